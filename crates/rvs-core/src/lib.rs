@@ -1,0 +1,17 @@
+//! # rvs-core: the IPVS engine, without I/O
+//!
+//! `rvs-core` decides, packet by packet, where each flow goes, with the semantics of Linux IPVS
+//! (services, real servers, schedulers, the connection table and its state machines,
+//! persistence, statistics, the sysctl knobs) and with named *profiles* that reproduce what a
+//! given kernel decides. It does no I/O and reads no clock: it is fed parsed packets
+//! ([`rvs_packet::PacketMeta`]) and the time, and it returns decisions.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod dest;
+pub mod rng;
+pub mod sched;
+pub mod service;
+pub mod stats;
+pub mod time;
