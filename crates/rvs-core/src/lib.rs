@@ -9,9 +9,11 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod command;
 pub mod dest;
 pub mod rng;
 pub mod sched;
 pub mod service;
+pub mod snapshot;
 pub mod stats;
 pub mod time;
