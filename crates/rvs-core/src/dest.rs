@@ -16,7 +16,7 @@ use crate::stats::Stats;
 use crate::time::Instant;
 
 /// Index of a real server in the [`DestArena`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
 impl DestId {
@@ -153,6 +153,9 @@ impl DestConfig {
 pub struct Dest {
     /// The service this real server belongs (or, in the trash, belonged) to.
     pub svc: ServiceId,
+    /// That service's key (a trashed real server revives when re-added to a service with the
+    /// same key, spec §1.3).
+    pub svc_key: crate::service::ServiceKey,
     /// Configuration.
     pub cfg: DestConfig,
     /// The most recent non-zero weight (or the initial weight); used by `mh` (spec §1.3).

@@ -10,10 +10,26 @@
 
 pub mod addr;
 pub mod command;
+pub mod conntrack;
+pub mod conn;
+pub mod persist;
+pub mod profile;
+pub mod proto;
+pub mod reuse;
+pub mod decision;
 pub mod dest;
+mod engine;
+pub mod fullnat;
 pub mod rng;
 pub mod sched;
 pub mod service;
 pub mod snapshot;
 pub mod stats;
+pub mod sysctl;
 pub mod time;
+
+pub use decision::{Answer, Decision, DropReason, Forward, Synth, Xmit};
+pub use engine::{Engine, EngineConfig, EngineCounters};
+pub use profile::Profile;
+pub use rvs_packet::PacketMeta;
+pub use time::Instant;

@@ -1,0 +1,319 @@
+//! The per-family connection table: a slab of compact entries and three lookup indexes.
+//!
+//! * `in_idx`: client-side key (protocol, caddr, cport, vaddr, vport), for packets from clients;
+//! * `out_idx`: real-server-side key (protocol, daddr, dport, caddr, cport) — or, for full NAT,
+//!   (protocol, daddr, dport, laddr, lport) — for replies, only for methods whose replies
+//!   traverse the balancer;
+//! * `tmpl_idx`: persistence templates, keyed like `in_idx` (the kernel keeps templates in the
+//!   same hash but its lookups never mix them up, spec §2.3, §5.2).
+//!
+//! The indexes are `hashbrown::HashTable<u32>` holding slab indices: each index slot costs four
+//! bytes plus a control byte, and the key is read from the entry itself. Hashing uses foldhash
+//! with a seed from the engine's configuration, like the kernel's boot-time random jhash seed,
+//! so clients cannot aim for one bucket.
+
+use core::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::addr::Addr;
+use crate::conn::flags::{FREE, HASHED};
+use crate::conn::wheel::Wheel;
+use crate::dest::DestId;
+use crate::time::Tick;
+
+/// "No entry" in a link field.
+pub const NONE: u32 = u32::MAX;
+
+/// One entry: a connection or a persistence template.
+///
+/// 48 bytes for IPv4. The kernel's `timeout` survives as `timeout` (ticks); `control` and
+/// `n_control` share `link`, since rvs has no FTP helper: a connection points to its template,
+/// a template counts the connections it controls.
+#[doc(alias = "ip_vs_conn")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Conn<A: Addr> {
+    /// Client address (templates: the masked client network).
+    pub caddr: A,
+    /// Virtual address (fwmark templates: the mark).
+    pub vaddr: A,
+    /// Real-server address.
+    pub daddr: A,
+    /// Client port (templates: 0).
+    pub cport: u16,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server port.
+    pub dport: u16,
+    /// Full NAT: the local port towards the real server (0 otherwise).
+    pub lport: u16,
+    /// IP protocol number (0 for fwmark templates).
+    pub proto: u8,
+    /// Protocol state (templates: 1 = ASSURED).
+    pub state: u8,
+    /// Flags ([`crate::conn::flags`]).
+    pub flags: u16,
+    /// The real server.
+    pub dest: DestId,
+    /// Connection: its controlling template (or [`NONE`]). Template: controlled connections.
+    pub link: u32,
+    /// Deadline.
+    pub expires: Tick,
+    /// The wheel slot the entry is filed under.
+    pub wheel: Tick,
+    /// Current timeout in ticks (what a refresh adds to now).
+    pub timeout: u32,
+    /// Packets in (saturating; the drop_entry defence looks at 0, 1..8 and more).
+    pub in_pkts: u16,
+    /// Full NAT: index of the local address in the engine's pool.
+    pub laddr: u8,
+}
+
+impl<A: Addr> Conn<A> {
+    /// Whether a flag is set.
+    #[inline]
+    pub fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+    /// Whether this is a template.
+    #[inline]
+    pub fn is_template(&self) -> bool {
+        self.has(crate::conn::flags::TEMPLATE)
+    }
+    /// The forwarding method bits.
+    #[inline]
+    pub fn fwd(&self) -> u16 {
+        self.flags & crate::conn::flags::FWD_MASK
+    }
+    /// The controlling template of a connection, if any.
+    #[inline]
+    pub fn control(&self) -> Option<u32> {
+        if self.is_template() || self.link == NONE { None } else { Some(self.link) }
+    }
+    /// Number of connections a template controls (0 for connections).
+    #[inline]
+    pub fn n_control(&self) -> u32 {
+        if self.is_template() { self.link } else { 0 }
+    }
+}
+
+/// The table of one address family.
+pub struct ConnTable<A: Addr> {
+    slab: Vec<Conn<A>>,
+    free: Vec<u32>,
+    in_idx: HashTable<u32>,
+    out_idx: HashTable<u32>,
+    tmpl_idx: HashTable<u32>,
+    hasher: FixedState,
+    /// Full NAT: the local addresses of this family, indexed by `Conn::laddr` (append only).
+    pub lpool: Vec<A>,
+    /// The expiry wheel.
+    pub wheel: Wheel,
+    live: usize,
+}
+
+#[inline]
+fn key_hash<A: Addr>(h: &FixedState, proto: u8, a1: A, p1: u16, a2: A, p2: u16) -> u64 {
+    h.hash_one((proto, a1, p1, a2, p2))
+}
+
+impl<A: Addr> ConnTable<A> {
+    /// An empty table; `seed` keys the hash, `start` is the first tick of the wheel.
+    pub fn new(seed: u64, start: Tick) -> Self {
+        ConnTable {
+            slab: Vec::new(),
+            free: Vec::new(),
+            in_idx: HashTable::new(),
+            out_idx: HashTable::new(),
+            tmpl_idx: HashTable::new(),
+            hasher: FixedState::with_seed(seed),
+            lpool: Vec::new(),
+            wheel: Wheel::new(start),
+            live: 0,
+        }
+    }
+
+    /// Reserves room for `n` entries (slab and indexes), so a bounded table never reallocates
+    /// on the packet path.
+    pub fn reserve(&mut self, n: usize) {
+        self.slab.reserve(n.saturating_sub(self.slab.len()));
+        let h = self.hasher.clone();
+        let (slab, lp) = (&self.slab, &self.lpool);
+        self.in_idx.reserve(n, |&i| in_hash(&h, &slab[i as usize]));
+        self.out_idx.reserve(n, |&i| out_hash(&h, &slab[i as usize], lp));
+    }
+
+    /// Entries in the table (connections and templates).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the table is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Entry by index (free slots included: check [`FREE`]).
+    #[inline]
+    pub fn get(&self, i: u32) -> Option<&Conn<A>> {
+        self.slab.get(i as usize).filter(|c| !c.has(FREE))
+    }
+
+    /// Entry by index, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut Conn<A>> {
+        self.slab.get_mut(i as usize).filter(|c| !c.has(FREE))
+    }
+
+    /// Every live entry.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn<A>)> {
+        self.slab.iter().enumerate().filter(|(_, c)| !c.has(FREE)).map(|(i, c)| (i as u32, c))
+    }
+
+    /// Number of slab slots (live and free), for sweeps.
+    pub fn capacity_slots(&self) -> u32 {
+        self.slab.len() as u32
+    }
+
+    /// Stores a new entry (not yet indexed) and returns its index.
+    pub fn alloc(&mut self, c: Conn<A>) -> u32 {
+        self.live += 1;
+        if let Some(i) = self.free.pop() {
+            self.slab[i as usize] = c;
+            i
+        } else {
+            self.slab.push(c);
+            self.slab.len() as u32 - 1
+        }
+    }
+
+    /// Unindexes and frees an entry.
+    pub fn free(&mut self, i: u32) {
+        self.unhash(i);
+        if let Some(c) = self.slab.get_mut(i as usize) {
+            if !c.has(FREE) {
+                c.flags = FREE;
+                self.free.push(i);
+                self.live -= 1;
+            }
+        }
+    }
+
+    /// Adds an entry to the lookup indexes: templates to the template index, connections to
+    /// the client-side index and, if `reply_index`, to the real-server-side index.
+    pub fn hash(&mut self, i: u32, reply_index: bool) {
+        let h = self.hasher.clone();
+        let Some(c) = self.slab.get_mut(i as usize) else { return };
+        if c.has(HASHED) {
+            return;
+        }
+        c.flags |= HASHED;
+        let c = *c;
+        let (slab, lp) = (&self.slab, &self.lpool);
+        if c.is_template() {
+            self.tmpl_idx.insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+        } else {
+            self.in_idx.insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+            if reply_index {
+                self.out_idx.insert_unique(out_hash(&h, &c, lp), i, |&j| out_hash(&h, &slab[j as usize], lp));
+            }
+        }
+    }
+
+    /// Removes an entry from the lookup indexes (it stays allocated).
+    pub fn unhash(&mut self, i: u32) {
+        let h = self.hasher.clone();
+        let Some(c) = self.slab.get_mut(i as usize) else { return };
+        if !c.has(HASHED) {
+            return;
+        }
+        c.flags &= !HASHED;
+        let c = *c;
+        let idx = if c.is_template() { &mut self.tmpl_idx } else { &mut self.in_idx };
+        if let Ok(e) = idx.find_entry(in_hash(&h, &c), |&j| j == i) {
+            e.remove();
+        }
+        if !c.is_template() {
+            if let Ok(e) = self.out_idx.find_entry(out_hash(&h, &c, &self.lpool), |&j| j == i) {
+                e.remove();
+            }
+        }
+    }
+
+    /// Client-side lookup (the kernel's `ip_vs_conn_in_get`).
+    #[inline]
+    pub fn find_in(&self, proto: u8, caddr: A, cport: u16, vaddr: A, vport: u16) -> Option<u32> {
+        let hash = key_hash(&self.hasher, proto, caddr, cport, vaddr, vport);
+        let slab = &self.slab;
+        self.in_idx
+            .find(hash, |&j| {
+                let c = &slab[j as usize];
+                c.cport == cport && c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
+            })
+            .copied()
+    }
+
+    /// Real-server-side lookup for replies (the kernel's `ip_vs_conn_out_get`): `saddr:sport`
+    /// is the real server, `daddr:dport` the client (or the full-NAT local address and port).
+    #[inline]
+    pub fn find_out(&self, proto: u8, saddr: A, sport: u16, daddr: A, dport: u16) -> Option<u32> {
+        let hash = key_hash(&self.hasher, proto, saddr, sport, daddr, dport);
+        let (slab, lpool) = (&self.slab, &self.lpool);
+        self.out_idx
+            .find(hash, |&j| {
+                let c = &slab[j as usize];
+                let (ca, cp) = out_client(c, lpool);
+                c.dport == sport && cp == dport && c.daddr == saddr && ca == daddr && c.proto == proto
+            })
+            .copied()
+    }
+
+    /// Template lookup (the kernel's `ip_vs_ct_in_get`).
+    #[inline]
+    pub fn find_template(&self, proto: u8, caddr: A, vaddr: A, vport: u16) -> Option<u32> {
+        let hash = key_hash(&self.hasher, proto, caddr, 0, vaddr, vport);
+        let slab = &self.slab;
+        self.tmpl_idx
+            .find(hash, |&j| {
+                let c = &slab[j as usize];
+                c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
+            })
+            .copied()
+    }
+
+    /// Bytes of heap held by the table (slab, indexes, wheel): the memory-per-entry figure.
+    pub fn heap_bytes(&self) -> usize {
+        let idx = |t: &HashTable<u32>| t.allocation_size();
+        self.slab.capacity() * core::mem::size_of::<Conn<A>>()
+            + self.free.capacity() * 4
+            + idx(&self.in_idx)
+            + idx(&self.out_idx)
+            + idx(&self.tmpl_idx)
+            + self.wheel.heap_bytes()
+    }
+}
+
+/// The client side of an entry as its real server sees it: the client itself, or for full
+/// NAT the local address (from the pool, by index) and port.
+#[inline]
+fn out_client<A: Addr>(c: &Conn<A>, lpool: &[A]) -> (A, u16) {
+    if c.fwd() == crate::conn::flags::FWD_FULLNAT {
+        (lpool.get(c.laddr as usize).copied().unwrap_or_default(), c.lport)
+    } else {
+        (c.caddr, c.cport)
+    }
+}
+
+#[inline]
+fn in_hash<A: Addr>(h: &FixedState, c: &Conn<A>) -> u64 {
+    key_hash(h, c.proto, c.caddr, c.cport, c.vaddr, c.vport)
+}
+
+#[inline]
+fn out_hash<A: Addr>(h: &FixedState, c: &Conn<A>, lpool: &[A]) -> u64 {
+    let (a, p) = out_client(c, lpool);
+    key_hash(h, c.proto, c.daddr, c.dport, a, p)
+}

@@ -1,0 +1,447 @@
+//! Connection life cycle (spec §2.10): creation and binding to a real server, state
+//! transitions and the active/inactive counters (spec §1.6, §3), timer refresh, expiry,
+//! templates' "expire later" rule, and the DoS defences (spec §2.12).
+
+use rvs_packet::{L4, PacketMeta};
+
+use super::{Core, Engine, Fam};
+use crate::addr::Addr;
+use crate::conn::{Conn, ConnTable, NONE, flags as cf};
+use crate::decision::DropReason;
+use crate::dest::DestId;
+use crate::proto::sctp::{self, SctpState};
+use crate::proto::tcp::{self, TcpState};
+use crate::proto::{self, Direction};
+use crate::service::Protocol;
+use crate::time::{Instant, Tick};
+
+/// Ticks of the "expire later" re-arm (spec §2.10).
+const EXPIRE_LATER_SECS: u32 = 60;
+/// Timeout of a brand-new entry before its first state transition (spec §1.8).
+pub(crate) const INITIAL_TIMEOUT_SECS: u32 = 3;
+
+/// What a new entry is made of.
+pub(crate) struct NewConn<A: Addr> {
+    pub proto: u8,
+    pub caddr: A,
+    pub cport: u16,
+    pub vaddr: A,
+    pub vport: u16,
+    pub dport: u16,
+    pub dest: DestId,
+    /// TEMPLATE / ONE_PACKET.
+    pub extra: u16,
+    /// Initial timeout in seconds (templates: the persistence timeout).
+    pub timeout_secs: u32,
+}
+
+impl Core {
+    /// The kernel's `ip_vs_conn_new` + `ip_vs_bind_dest` (spec §2.10): allocates, binds to the
+    /// real server (counters, OVERLOAD), indexes, and files the entry in the wheel.
+    pub(crate) fn conn_new<A: Fam>(&mut self, tab: &mut ConnTable<A>, n: NewConn<A>) -> Result<u32, DropReason> {
+        if self.conn_count >= self.conn_max as usize {
+            return Err(DropReason::TableFull);
+        }
+        let d = &self.dests[n.dest];
+        let fwd = d.cfg.fwd;
+        let Some(daddr) = A::from_ip(d.cfg.addr) else {
+            // Mixed families are refused when real servers are added; keep the invariant.
+            return Err(DropReason::TableFull);
+        };
+        let mut flags = fwd.conn_flags() | cf::INACTIVE | n.extra;
+        if !fwd.sees_replies() {
+            flags |= cf::NOOUTPUT;
+        }
+        if n.proto != proto_udp() {
+            flags &= !cf::ONE_PACKET;
+        }
+        if self.sysctl.conntrack != 0 {
+            flags |= cf::NFCT;
+        }
+        let template = flags & cf::TEMPLATE != 0;
+        let (mut laddr, mut lport) = (0u8, 0u16);
+        if fwd == crate::dest::ForwardMethod::FullNat && !template {
+            let hint = (n.cport as usize) ^ (n.caddr_hash());
+            match A::ports(self).alloc(hint) {
+                Some((a, p)) => (laddr, lport) = (a, p),
+                None => return Err(DropReason::FullNatPortsExhausted),
+            }
+        }
+        let now = self.tick();
+        let timeout = Core::ticks(n.timeout_secs);
+        let expires = now.add(timeout);
+        let i = tab.alloc(Conn {
+            caddr: n.caddr,
+            vaddr: n.vaddr,
+            daddr,
+            cport: n.cport,
+            vport: n.vport,
+            dport: n.dport,
+            lport,
+            proto: n.proto,
+            state: 0,
+            flags,
+            dest: n.dest,
+            link: if template { 0 } else { NONE },
+            expires,
+            wheel: expires,
+            timeout,
+            in_pkts: 0,
+            laddr,
+        });
+        // Bind: counters first, then the upper threshold (spec §1.6, §4.15).
+        let d = &mut self.dests[n.dest];
+        d.refs += 1;
+        if template {
+            d.persistconns += 1;
+        } else {
+            d.inactconns += 1;
+        }
+        if d.cfg.u_threshold != 0 && d.activeconns + d.inactconns >= d.cfg.u_threshold {
+            d.overload = true;
+        }
+        self.conn_count += 1;
+        if flags & cf::ONE_PACKET == 0 {
+            tab.hash(i, fwd.sees_replies());
+            let at = tab.wheel.slot_for(expires);
+            if let Some(c) = tab.get_mut(i) {
+                c.wheel = at;
+            }
+            tab.wheel.file(i, at);
+        }
+        if template {
+            self.counters.templates_created += 1;
+        } else {
+            self.counters.conns_created += 1;
+        }
+        Ok(i)
+    }
+
+    /// Re-arms an entry's timer to now + its timeout (the kernel's `ip_vs_conn_put`).
+    #[inline]
+    pub(crate) fn refresh<A: Addr>(&self, tab: &mut ConnTable<A>, i: u32) {
+        let now = self.tick();
+        let Some(c) = tab.get_mut(i) else { return };
+        if c.has(cf::ONE_PACKET) {
+            return;
+        }
+        c.expires = now.add(c.timeout);
+        let expires = c.expires;
+        if expires.after(c.wheel) || expires == c.wheel {
+            return; // filed early enough: the wheel re-files it when its slot comes
+        }
+        let at = tab.wheel.slot_for(expires);
+        if let Some(c) = tab.get_mut(i) {
+            c.wheel = at;
+        }
+        tab.wheel.file(i, at);
+    }
+
+    /// Arms an entry to expire `secs` from now with that timeout.
+    fn rearm<A: Addr>(&self, tab: &mut ConnTable<A>, i: u32, secs: u32) {
+        if let Some(c) = tab.get_mut(i) {
+            c.timeout = Core::ticks(secs);
+        }
+        self.refresh(tab, i);
+    }
+
+    /// Runs the due slots of a table's wheel.
+    pub(crate) fn run_wheel<A: Fam>(&mut self, tab: &mut ConnTable<A>, now: Instant) {
+        let t = now.tick();
+        while let Some((slot, items)) = tab.wheel.pop_due(t) {
+            for &i in &items {
+                let Some(c) = tab.get(i) else { continue };
+                if c.wheel != slot {
+                    continue; // a stale filing: the entry moved to an earlier slot
+                }
+                if c.expires.at_or_before(t) {
+                    self.expire(tab, i, false);
+                } else {
+                    let at = tab.wheel.slot_for(c.expires);
+                    if let Some(c) = tab.get_mut(i) {
+                        c.wheel = at;
+                    }
+                    tab.wheel.file(i, at);
+                }
+            }
+            tab.wheel.recycle(slot, items);
+        }
+    }
+
+    /// The kernel's `ip_vs_conn_expire` (spec §2.10). `forced`: a defence drop, which also
+    /// deletes the controlling template if it is left unused and not assured.
+    pub(crate) fn expire<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, forced: bool) {
+        let Some(c) = tab.get(i).copied() else { return };
+        if c.n_control() > 0 {
+            // Expire later: keep it, 60 s from now, with a 60 s timeout from then on (P9).
+            self.rearm(tab, i, EXPIRE_LATER_SECS);
+            return;
+        }
+        tab.unhash(i);
+        if let Some(ct) = c.control() {
+            let mut drop_tmpl = false;
+            if let Some(t) = tab.get_mut(ct) {
+                t.link = t.link.saturating_sub(1);
+                drop_tmpl = forced && t.link == 0 && t.state & 1 == 0;
+            }
+            if drop_tmpl {
+                self.expire(tab, ct, true);
+            }
+        }
+        self.unbind(&c);
+        if c.fwd() == cf::FWD_FULLNAT && !c.is_template() {
+            A::ports(self).free(c.laddr, c.lport);
+        }
+        tab.free(i);
+        self.conn_count -= 1;
+        self.counters.expired += 1;
+    }
+
+    /// The kernel's `ip_vs_unbind_dest`: counters down, OVERLOAD re-evaluated (spec §4.15).
+    fn unbind<A: Addr>(&mut self, c: &Conn<A>) {
+        let Some(d) = self.dests.get_mut(c.dest) else { return };
+        if c.is_template() {
+            d.persistconns = d.persistconns.saturating_sub(1);
+        } else if c.has(cf::INACTIVE) {
+            d.inactconns = d.inactconns.saturating_sub(1);
+        } else {
+            d.activeconns = d.activeconns.saturating_sub(1);
+        }
+        let total = d.activeconns + d.inactconns;
+        if d.cfg.l_threshold != 0 {
+            if total < d.cfg.l_threshold {
+                d.overload = false;
+            }
+        } else if d.cfg.u_threshold != 0 {
+            if (total as u64) * 4 < (d.cfg.u_threshold as u64) * 3 {
+                d.overload = false;
+            }
+        } else {
+            d.overload = false;
+        }
+        d.refs = d.refs.saturating_sub(1);
+    }
+
+    /// Whether the secure TCP table is in effect (spec §2.12).
+    #[inline]
+    fn secure_tcp(&self) -> bool {
+        self.sysctl.secure_tcp == 3 || self.defence.secure
+    }
+
+    /// The protocol state transition for a packet seen in `dir` (spec §3): the new state, the
+    /// active/inactive move, the template's ASSURED bit, and the new timeout.
+    pub(crate) fn set_state<A: Addr>(&mut self, tab: &mut ConnTable<A>, i: u32, dir: Direction, p: &PacketMeta) {
+        let secure = self.secure_tcp();
+        let Some(c) = tab.get_mut(i) else { return };
+        let Some(proto) = Protocol::from_ipproto(c.proto) else { return };
+        let mut dir = dir;
+        if proto != Protocol::Udp && c.has(cf::NOOUTPUT) {
+            if dir == Direction::Output {
+                c.flags &= !cf::NOOUTPUT;
+            } else {
+                dir = Direction::InputOnly;
+            }
+        }
+        let (new, established) = match (proto, p.l4) {
+            (Protocol::Tcp, L4::Tcp { flags, .. }) => {
+                let cur = TcpState::from_u8(c.state).unwrap_or(TcpState::None);
+                let n = tcp::transition(secure, dir, cur, flags);
+                (n as u8, n == TcpState::Established)
+            }
+            (Protocol::Sctp, L4::Sctp { first_chunk, cookie_then_abort, .. }) => {
+                let cur = SctpState::from_u8(c.state).unwrap_or(SctpState::None);
+                let n = sctp::transition(dir, cur, sctp::event(first_chunk, cookie_then_abort));
+                (n as u8, n == SctpState::Established)
+            }
+            (Protocol::Udp, _) => (0, dir == Direction::Output),
+            // ICMP errors and mismatched summaries do not move the state.
+            _ => return,
+        };
+        let changed = new != c.state;
+        let control = c.control();
+        if changed && proto != Protocol::Udp {
+            let active = proto::is_active(proto, new);
+            let inactive = c.has(cf::INACTIVE);
+            if !inactive && !active {
+                c.flags |= cf::INACTIVE;
+                if let Some(d) = self.dests.get_mut(c.dest) {
+                    d.activeconns = d.activeconns.saturating_sub(1);
+                    d.inactconns += 1;
+                }
+            } else if inactive && active {
+                c.flags &= !cf::INACTIVE;
+                if let Some(d) = self.dests.get_mut(c.dest) {
+                    d.activeconns += 1;
+                    d.inactconns = d.inactconns.saturating_sub(1);
+                }
+            }
+        }
+        c.state = new;
+        c.timeout = Core::ticks(self.timeouts.get(proto, new));
+        // UDP assures on every reply; TCP/SCTP when the state becomes ESTABLISHED.
+        if (established && (changed || proto == Protocol::Udp))
+            && let Some(ct) = control
+            && let Some(t) = tab.get_mut(ct)
+        {
+            t.state |= 1;
+        }
+    }
+}
+
+#[inline]
+fn proto_udp() -> u8 {
+    rvs_packet::ipproto::UDP
+}
+
+impl<A: Addr> NewConn<A> {
+    /// A cheap spread of the client address for picking a full-NAT local address.
+    fn caddr_hash(&self) -> usize {
+        use core::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(1).hash_one(self.caddr) as usize
+    }
+}
+
+impl Engine {
+    /// The 1-second defence update and the drop_entry sweep (spec §2.12). "Memory" is the
+    /// table's free room: the kernel compares available memory with `amemthresh`; rvs says
+    /// memory is short when fewer than 1/16 of `conn_max` entries are free.
+    pub(crate) fn defence_tick(&mut self, _now: Instant) {
+        let c = &mut self.core;
+        let max = c.conn_max as i64;
+        let amem = (max / 16).max(1);
+        let avail = max - c.conn_count as i64;
+        let nomem = avail < amem;
+        let s = &mut c.sysctl;
+        // drop_entry
+        c.defence.drop_entry = match s.drop_entry {
+            1 if nomem => {
+                s.drop_entry = 2;
+                true
+            }
+            2 if !nomem => {
+                s.drop_entry = 1;
+                false
+            }
+            2 => true,
+            3 => true,
+            _ => false,
+        };
+        // drop_packet
+        let rate = if nomem { (amem / (amem - avail).max(1)).max(1) as i32 } else { 0 };
+        c.defence.drop_rate = match s.drop_packet {
+            1 if nomem => {
+                s.drop_packet = 2;
+                rate
+            }
+            2 if nomem => rate,
+            2 => {
+                s.drop_packet = 1;
+                0
+            }
+            3 => s.am_droprate,
+            _ => 0,
+        };
+        // secure_tcp
+        c.defence.secure = match s.secure_tcp {
+            1 if nomem => {
+                s.secure_tcp = 2;
+                true
+            }
+            2 if nomem => true,
+            2 => {
+                s.secure_tcp = 1;
+                false
+            }
+            3 => true,
+            _ => false,
+        };
+        if c.defence.drop_entry {
+            let (core, tab) = <crate::addr::V4 as Fam>::split(self);
+            core.random_dropentry(tab);
+            let (core, tab) = <crate::addr::V6 as Fam>::split(self);
+            core.random_dropentry(tab);
+        }
+    }
+
+}
+
+impl Core {
+    /// The kernel's `ip_vs_random_dropentry`: 1/32 of the table per run, from a random point.
+    fn random_dropentry<A: Fam>(&mut self, tab: &mut ConnTable<A>) {
+        let slots = tab.capacity_slots();
+        if slots == 0 {
+            return;
+        }
+        let span = slots.div_ceil(32);
+        let start = self.rng.below(slots);
+        let now = self.tick();
+        for k in 0..span {
+            let i = (start + k) % slots;
+            let Some(c) = tab.get(i).copied() else { continue };
+            if c.n_control() > 0 {
+                continue;
+            }
+            let drop = if c.is_template() {
+                // Templates of one-packet services are dropped like connections; other
+                // templates only while not assured.
+                let ops = self
+                    .dests
+                    .get(c.dest)
+                    .and_then(|d| self.services.get(d.svc))
+                    .is_some_and(|s| s.cfg.flags.has(crate::service::ServiceFlags::ONEPACKET));
+                if ops { self.todrop_entry(&c, now) } else { c.state & 1 == 0 }
+            } else {
+                match Protocol::from_ipproto(c.proto) {
+                    Some(Protocol::Tcp) => match TcpState::from_u8(c.state) {
+                        Some(TcpState::SynRecv | TcpState::SynAck) => true,
+                        Some(TcpState::Established) => self.todrop_entry(&c, now),
+                        _ => false,
+                    },
+                    Some(Protocol::Sctp) => match SctpState::from_u8(c.state) {
+                        Some(SctpState::Init1 | SctpState::Init) => true,
+                        Some(SctpState::Established) => self.todrop_entry(&c, now),
+                        _ => false,
+                    },
+                    _ => self.todrop_entry(&c, now),
+                }
+            };
+            if drop {
+                self.counters.defence_dropped_entries += 1;
+                self.expire(tab, i, true);
+            }
+        }
+    }
+
+    /// The kernel's `todrop_entry`: spare entries refreshed in the last 60 s and entries with
+    /// 0 or more than 8 packets; otherwise drop every i-th entry with i packets.
+    fn todrop_entry<A: Addr>(&mut self, c: &Conn<A>, now: Tick) -> bool {
+        // now + timeout < expires + 60 s  <=>  refreshed less than 60 s ago: spare it.
+        if c.expires.add(Core::ticks(60)).after(now.add(c.timeout)) {
+            return false;
+        }
+        let i = c.in_pkts as usize;
+        if i == 0 || i > 8 {
+            return false;
+        }
+        let ctr = &mut self.defence.todrop_counter[i];
+        *ctr -= 1;
+        if *ctr > 0 {
+            return false;
+        }
+        *ctr = i as i8;
+        true
+    }
+
+    /// The drop_packet defence countdown (the kernel's `ip_vs_todrop`).
+    pub(crate) fn todrop(&mut self) -> bool {
+        if self.defence.drop_rate == 0 {
+            return false;
+        }
+        self.defence.drop_counter -= 1;
+        if self.defence.drop_counter > 0 {
+            return false;
+        }
+        self.defence.drop_counter = self.defence.drop_rate;
+        true
+    }
+}

@@ -1,0 +1,114 @@
+//! Protocol state machines (spec §3): TCP and SCTP tables, UDP's single state, and the
+//! per-engine timeout tables that `ipvsadm --set` changes.
+
+pub mod sctp;
+pub mod tcp;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Timeouts;
+use crate::service::Protocol;
+
+/// Which transition table a packet uses (spec §3, general rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to real server, on a connection whose replies the balancer sees (NAT).
+    Input = 0,
+    /// Real server to client (NAT replies).
+    Output = 1,
+    /// Client to real server on a connection flagged NOOUTPUT (DR, tunnel).
+    InputOnly = 2,
+}
+
+/// UDP's single state (spec §3.2): named `UDP`, never active.
+pub const UDP_STATE_NAME: &str = "UDP";
+/// UDP's default timeout in seconds.
+pub const UDP_DEFAULT_TIMEOUT: u32 = 300;
+
+/// Per-protocol, per-state timeouts of one engine, in seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutTable {
+    /// TCP, by state number.
+    pub tcp: [u32; tcp::STATES],
+    /// SCTP, by state number.
+    pub sctp: [u32; sctp::STATES],
+    /// UDP.
+    pub udp: u32,
+}
+
+impl Default for TimeoutTable {
+    fn default() -> Self {
+        TimeoutTable { tcp: tcp::DEFAULT_TIMEOUTS, sctp: sctp::DEFAULT_TIMEOUTS, udp: UDP_DEFAULT_TIMEOUT }
+    }
+}
+
+impl TimeoutTable {
+    /// Timeout of a state (state 0 for UDP), in seconds.
+    #[inline]
+    pub fn get(&self, proto: Protocol, state: u8) -> u32 {
+        match proto {
+            Protocol::Tcp => self.tcp.get(state as usize).copied().unwrap_or(2),
+            Protocol::Sctp => self.sctp.get(state as usize).copied().unwrap_or(2),
+            Protocol::Udp => self.udp,
+        }
+    }
+
+    /// What `ipvsadm -L --timeout` shows.
+    pub fn ipvsadm(&self) -> Timeouts {
+        Timeouts {
+            tcp: self.tcp[tcp::TcpState::Established as usize],
+            tcpfin: self.tcp[tcp::TcpState::FinWait as usize],
+            udp: self.udp,
+        }
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp`: each non-zero value replaces its timeout.
+    pub fn set(&mut self, t: Timeouts) {
+        if t.tcp != 0 {
+            self.tcp[tcp::TcpState::Established as usize] = t.tcp;
+        }
+        if t.tcpfin != 0 {
+            self.tcp[tcp::TcpState::FinWait as usize] = t.tcpfin;
+        }
+        if t.udp != 0 {
+            self.udp = t.udp;
+        }
+    }
+}
+
+/// The state name of a connection as `/proc` prints it.
+pub fn state_name(proto: Protocol, state: u8) -> &'static str {
+    match proto {
+        Protocol::Tcp => tcp::NAMES.get(state as usize).copied().unwrap_or("ERR!"),
+        Protocol::Sctp => sctp::NAMES.get(state as usize).copied().unwrap_or("ERR!"),
+        Protocol::Udp => UDP_STATE_NAME,
+    }
+}
+
+/// Whether a connection of `proto` in `state` counts as active (spec §1.6).
+#[inline]
+pub fn is_active(proto: Protocol, state: u8) -> bool {
+    match proto {
+        Protocol::Tcp => tcp::TcpState::from_u8(state).is_some_and(tcp::TcpState::is_active),
+        Protocol::Sctp => sctp::SctpState::from_u8(state).is_some_and(sctp::SctpState::is_active),
+        Protocol::Udp => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--set` changes only non-zero values; `-L --timeout` shows tcp, tcpfin, udp
+    /// (spec §8.7, golden ipvsadm-L-timeout*.txt).
+    #[test]
+    fn set_timeouts_spec_8_7() {
+        let mut t = TimeoutTable::default();
+        assert_eq!(t.ipvsadm(), Timeouts { tcp: 900, tcpfin: 120, udp: 300 });
+        t.set(Timeouts { tcp: 600, tcpfin: 60, udp: 120 });
+        assert_eq!(t.ipvsadm(), Timeouts { tcp: 600, tcpfin: 60, udp: 120 });
+        t.set(Timeouts { tcp: 0, tcpfin: 0, udp: 5 });
+        assert_eq!(t.ipvsadm(), Timeouts { tcp: 600, tcpfin: 60, udp: 5 });
+        assert_eq!(t.get(Protocol::Tcp, tcp::TcpState::TimeWait as u8), 120);
+    }
+}
