@@ -1408,12 +1408,6 @@ fn kube_proxy_config(ctx: &Ctx, kp: &crate::kube_proxy::KubeProxy) -> Finding {
             }
         }
     }
-    if matches!(sched.as_str(), "sh" | "dh" | "mh") {
-        notes.push(format!(
-            "{sched} is a hashing scheduler: when a pod is removed or added, clients are \
-             remapped, and a weight-0 server keeps its existing connections like any other."
-        ));
-    }
     if let Some(x) = &kp.tcp_fin_timeout {
         ev.push(format!("{}: {} s", x.source, x.value));
         if x.value > 0.0 {

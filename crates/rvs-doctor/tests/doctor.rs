@@ -271,6 +271,51 @@ fn persistence_with_expire_quiescent_template_0() {
     );
 }
 
+/// Copies a fixture into a fresh temporary directory, to derive a variant from it.
+fn temp_copy(name: &str, tag: &str) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dst = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dst);
+            } else {
+                std::fs::copy(e.path(), dst).unwrap();
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("rvs-doctor-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy(&fixture(name), &dir);
+    dir
+}
+
+#[test]
+fn persistence_with_a_weight0_server_in_use_is_critical() {
+    let dir = temp_copy("persistence-eqt0", "persist-w0");
+    let ip_vs = dir.join("proc/net/ip_vs");
+    let text = std::fs::read_to_string(&ip_vs).unwrap().replacen(
+        "0A000C02:01BB      Masq    1 ",
+        "0A000C02:01BB      Masq    0 ",
+        1,
+    );
+    std::fs::write(&ip_vs, text).unwrap();
+    let r = audit(&Tree::load(&dir).unwrap());
+    let (code, _) = human(&DoctorArgs::for_root(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    let f = r.finding(ids::PERSISTENCE_QUIESCENT).unwrap();
+    assert_eq!(f.severity, Severity::Critical, "{f:#?}");
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("1 persistence template(s) point at it")),
+        "{:#?}",
+        f.evidence
+    );
+    assert_eq!(code, 2);
+}
+
 #[test]
 fn port_reuse_arithmetic_on_the_default_range() {
     let r = report_of("kube-proxy-6.1");
