@@ -1,0 +1,188 @@
+//! Property tests (issue 2): arbitrary packet and command sequences never panic; every real
+//! server's ActiveConn + InActConn equals its live entries and PersistConn its templates;
+//! every entry is gone after its timeout when nothing refreshes it.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use rvs_core::command::Command;
+use rvs_core::dest::{DestConfig, ForwardMethod};
+use rvs_core::service::{Protocol, ServiceConfig, ServiceKey};
+use rvs_core::{EngineConfig, PacketMeta, Profile};
+use rvs_packet::{Fragment, L4, Quoted, TcpFlags};
+
+const RS: [&str; 3] = ["10.0.11.2", "10.0.12.2", "10.0.13.2"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Client `c` sends a segment with flags to the VIP.
+    FromClient { c: u8, port: u8, flags: u8, udp: bool },
+    /// Real server `r` answers client `c`.
+    FromServer { r: u8, c: u8, port: u8, flags: u8 },
+    /// An ICMP error quoting a flow.
+    Icmp { c: u8, port: u8, from_server: bool },
+    Weight { r: u8, w: u8 },
+    Delete { r: u8 },
+    Add { r: u8 },
+    Advance { ms: u32 },
+    Sysctl { which: u8, v: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let flags = prop_oneof![
+        Just(TcpFlags::SYN),
+        Just(TcpFlags::SYN | TcpFlags::ACK),
+        Just(TcpFlags::ACK),
+        Just(TcpFlags::FIN | TcpFlags::ACK),
+        Just(TcpFlags::RST),
+        Just(TcpFlags::PSH),
+        any::<u8>(),
+    ];
+    prop_oneof![
+        6 => (0..4u8, 0..4u8, flags.clone(), any::<bool>()).prop_map(|(c, port, flags, udp)| Op::FromClient { c, port, flags, udp }),
+        4 => (0..3u8, 0..4u8, 0..4u8, flags).prop_map(|(r, c, port, flags)| Op::FromServer { r, c, port, flags }),
+        1 => (0..4u8, 0..4u8, any::<bool>()).prop_map(|(c, port, from_server)| Op::Icmp { c, port, from_server }),
+        1 => (0..3u8, 0..3u8).prop_map(|(r, w)| Op::Weight { r, w }),
+        1 => (0..3u8).prop_map(|r| Op::Delete { r }),
+        1 => (0..3u8).prop_map(|r| Op::Add { r }),
+        3 => (0..200_000u32).prop_map(|ms| Op::Advance { ms }),
+        1 => (0..4u8, 0..3u8).prop_map(|(which, v)| Op::Sysctl { which, v }),
+    ]
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    prop_oneof![Just(Profile::Safe), Just(Profile::Linux4_19), Just(Profile::Linux5_9), Just(Profile::Linux5_16)]
+}
+
+fn client(c: u8) -> String {
+    format!("10.0.1.{}", c + 2)
+}
+
+/// Checks the counter invariant for every real server of both services.
+fn check_counts(lab: &Lab, keys: &[ServiceKey]) {
+    let conns = lab.e.conns();
+    for k in keys {
+        let proto = match k {
+            ServiceKey::Addr { proto, .. } => proto.name(),
+            _ => unreachable!(),
+        };
+        for d in lab.e.service(k).unwrap().dests {
+            let live = conns
+                .iter()
+                .filter(|c| !c.template && c.proto == proto && c.daddr == d.addr && c.dport == d.port)
+                .count() as u32;
+            // Invalidated templates keep their real server but show port 65535 (spec §5.3).
+            let tmpl = conns.iter().filter(|c| c.template && c.daddr == d.addr).count() as u32;
+            assert_eq!(d.activeconns + d.inactconns, live, "{proto} {}:{}", d.addr, d.port);
+            assert_eq!(d.persistconns, tmpl, "templates of {}:{}", d.addr, d.port);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn engine_invariants(profile in profile(), persistent in any::<bool>(), ops in prop::collection::vec(op(), 1..120)) {
+        let mut lab = Lab::with(EngineConfig { profile, conn_max: 64, netfilter_conntrack: true, ..EngineConfig::default() });
+        let tk = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.100"), port: 80 };
+        let uk = ServiceKey::Addr { proto: Protocol::Udp, addr: ip("10.0.0.100"), port: 80 };
+        let mut cfg = ServiceConfig::new(tk).scheduler("wlc");
+        if persistent { cfg = cfg.persistent(30); }
+        lab.cmd(Command::AddService(cfg));
+        lab.cmd(Command::AddService(ServiceConfig::new(uk).scheduler("rr")));
+        for rs in RS {
+            for k in [tk, uk] {
+                lab.cmd(Command::AddDest(k, DestConfig::new(ip(rs), 80).fwd(ForwardMethod::Masq)));
+            }
+        }
+        for op in ops {
+            match op {
+                Op::FromClient { c, port, flags, udp } => {
+                    let src = (ip(&client(c)), 40000 + port as u16);
+                    let p = if udp {
+                        PacketMeta::udp(src, (ip("10.0.0.100"), 80), 10)
+                    } else {
+                        PacketMeta::tcp(src, (ip("10.0.0.100"), 80), flags, 1, 1)
+                    };
+                    let _ = lab.e.handle_packet(lab.now, &p);
+                }
+                Op::FromServer { r, c, port, flags } => {
+                    let p = PacketMeta::tcp((ip(RS[r as usize]), 80), (ip(&client(c)), 40000 + port as u16), flags, 1, 1);
+                    let _ = lab.e.handle_packet(lab.now, &p);
+                }
+                Op::Icmp { c, port, from_server } => {
+                    let cl = ip(&client(c));
+                    let quoted = if from_server {
+                        Quoted { src: cl, dst: ip(RS[0]), protocol: 6, sport: 40000 + port as u16, dport: 80 }
+                    } else {
+                        Quoted { src: ip("10.0.0.100"), dst: cl, protocol: 17, sport: 80, dport: 40000 + port as u16 }
+                    };
+                    let p = PacketMeta { src: cl, dst: ip("10.0.0.100"), protocol: 1, sport: 0, dport: 0, len: 70,
+                        l4: L4::IcmpError { icmp_type: 3, code: 3, quoted }, frag: Fragment::None, fwmark: 0 };
+                    let _ = lab.e.handle_packet(lab.now, &p);
+                }
+                Op::Weight { r, w } => {
+                    for k in [tk, uk] {
+                        if lab.e.dest(&k, ip(RS[r as usize]), 80).is_some() {
+                            lab.set_weight(k, RS[r as usize], 80, w as u32);
+                        }
+                    }
+                }
+                Op::Delete { r } => {
+                    for k in [tk, uk] {
+                        let _ = lab.e.apply(lab.now, Command::DelDest(k, ip(RS[r as usize]), 80));
+                    }
+                }
+                Op::Add { r } => {
+                    for k in [tk, uk] {
+                        let _ = lab.e.apply(lab.now, Command::AddDest(k, DestConfig::new(ip(RS[r as usize]), 80).fwd(ForwardMethod::Masq)));
+                    }
+                }
+                Op::Advance { ms } => lab.advance(ms as f64 / 1000.0),
+                Op::Sysctl { which, v } => {
+                    let name = ["conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp"][which as usize];
+                    let v = if which == 0 { v } else { v.min(1) };
+                    lab.sysctl(name, &v.to_string());
+                }
+            }
+            while lab.e.poll_output().is_some() {}
+            check_counts(&lab, &[tk, uk]);
+        }
+        // Nothing refreshes any entry from here on: after the longest timeout (900 s) plus the
+        // templates' 60 s "expire later" rounds, the table is empty.
+        lab.advance(1000.0);
+        lab.advance(61.0);
+        prop_assert_eq!(lab.e.conn_count(), 0);
+        prop_assert!(lab.e.conns().is_empty());
+        check_counts(&lab, &[tk, uk]);
+    }
+
+    /// Arbitrary packet summaries (any protocol, addresses, flags, ICMP quotes) never panic.
+    #[test]
+    fn arbitrary_packets_never_panic(
+        profile in profile(),
+        pkts in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u16>(), any::<u16>(), any::<u8>(), any::<bool>(), any::<u32>()), 1..200)
+    ) {
+        let mut lab = Lab::new(profile);
+        let k = lab.tcp_service("10.0.0.100", 80, "sh");
+        lab.nat_rs(k, RS[0], 80, 1);
+        for (proto, host, sport, dport, flags, frag, mark) in pkts {
+            let src = std::net::IpAddr::from([10, 0, 1, host]);
+            let dst = if host % 2 == 0 { ip("10.0.0.100") } else { std::net::IpAddr::from([10, 0, 11, 2]) };
+            let mut p = match proto % 5 {
+                0 => PacketMeta::tcp((src, sport), (dst, dport % 4 + 79), flags, 7, 9),
+                1 => PacketMeta::udp((src, sport), (dst, dport), 0),
+                2 => PacketMeta::sctp((src, sport), (dst, dport), flags),
+                3 => PacketMeta { protocol: proto, l4: L4::Other, ..PacketMeta::udp((src, sport), (dst, dport), 0) },
+                _ => PacketMeta { protocol: 1, l4: L4::IcmpError { icmp_type: flags, code: 0,
+                        quoted: Quoted { src: dst, dst: src, protocol: proto, sport: dport, dport: sport } },
+                        ..PacketMeta::udp((src, 0), (dst, 0), 0) },
+            };
+            if frag { p.frag = Fragment::NonFirst; }
+            p.fwmark = mark % 3;
+            let _ = lab.e.handle_packet(lab.now, &p);
+            lab.advance((sport % 50) as f64);
+        }
+    }
+}
