@@ -51,7 +51,7 @@ pub fn proc_ip_vs(info: &InfoView, services: &[ServiceView], hz: u32) -> String 
             } => {
                 let _ = write!(
                     out,
-                    "{}  {:08X}:{port:04X} {} {ops}",
+                    "{}  {:08X}:{port:04X} {} {ops} ",
                     proto.name(),
                     u32::from(a),
                     svc.scheduler
