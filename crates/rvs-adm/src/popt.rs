@@ -162,7 +162,10 @@ impl<'a, T: Copy> Context<'a, T> {
 
             if let Some((idx, off)) = self.next_char.take() {
                 let b = self.argv[idx].as_bytes();
-                let c = b[off];
+                // An empty rest (`-L=`) looks up the NUL character: unknown.
+                let Some(&c) = b.get(off) else {
+                    return Next::Err(PoptError::BadOpt);
+                };
                 let Some(o) = self.find_short(c).copied() else {
                     return Next::Err(PoptError::BadOpt);
                 };
@@ -285,6 +288,8 @@ mod tests {
                 Next::Err(PoptError::BadOpt)
             ]
         );
+        let (v, _) = all(&["-L=", "x"]);
+        assert_eq!(v, vec![Next::Opt('L', None), Next::Err(PoptError::BadOpt)]);
         let (v, _) = all(&["-L", "-t"]);
         assert_eq!(v, vec![Next::Opt('L', None), Next::Err(PoptError::NoArg)]);
     }
