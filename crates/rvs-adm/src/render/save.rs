@@ -107,7 +107,7 @@ fn dest_rule(out: &mut String, sel: &str, dname: &str, d: &DestView) {
     }
 }
 
-/// `ipvsadm -S [-n]` (`nosort` is not an ipvsadm save option; rvs uses it for kernel order).
+/// `ipvsadm -S [-n]`: services and real servers in listing order (ipvsadm sorts its save too).
 pub fn save(services: &[ServiceView], numeric: bool, names: &dyn Resolver) -> String {
     let mut out = String::new();
     for svc in ordered(services, false) {
