@@ -15,6 +15,8 @@ use crate::service::ServiceFlags;
 use crate::time::Instant;
 
 pub mod hash;
+pub mod rr;
+pub mod wrr;
 
 /// The real servers of one service, in kernel order (newest first).
 #[derive(Clone, Copy)]
@@ -141,7 +143,130 @@ pub const NAMES: [&str; 14] = [
 /// A fresh scheduler by ipvsadm name (the kernel's `ip_vs_scheduler_get`); `None` if unknown.
 pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
     let _ = opts;
-    match name {
-        _ => None,
+    Some(match name {
+        "rr" => Box::new(rr::Rr::new()),
+        "wrr" => Box::new(wrr::Wrr::new()),
+        _ => return None,
+    })
+}
+
+// ---- helpers shared by several schedulers --------------------------------------------------
+//
+// The kernel keeps weights and connection counters in signed `int`s and does its arithmetic
+// there. These helpers give the same numbers, so comparisons and overflows match bit for bit.
+
+/// A weight as the kernel's `int`. rvs stores weights as `u32`; values above `i32::MAX` (which
+/// the kernel rejects with ERANGE) are treated as `i32::MAX`.
+#[inline]
+pub(crate) fn weight(d: &Dest) -> i32 {
+    i32::try_from(d.cfg.weight).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A tiny service model for the scheduler unit tests: a dest list kept in kernel order, with
+    //! the callbacks the engine would make.
+
+    use super::*;
+    use crate::dest::DestConfig;
+    use crate::service::ServiceId;
+    use crate::stats::Stats;
+
+    /// The real servers of one service.
+    #[derive(Default)]
+    pub struct Svc {
+        pub arena: DestArena,
+        pub order: Vec<DestId>,
+    }
+
+    /// A dest of service 0 with the given weight, AVAILABLE, no connections.
+    pub fn dest(addr: &str, port: u16, weight: u32) -> Dest {
+        Dest {
+            svc: ServiceId(0),
+            cfg: DestConfig::new(addr.parse().unwrap(), port).weight(weight),
+            last_weight: weight,
+            available: true,
+            overload: false,
+            activeconns: 0,
+            inactconns: 0,
+            persistconns: 0,
+            refs: 0,
+            trash_idle_since: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// An input from `saddr` to 10.0.0.100:80 (TCP) at time 0 with default sysctls.
+    pub fn input(saddr: &str) -> SchedInput {
+        SchedInput {
+            now: Instant::ZERO,
+            protocol: 6,
+            saddr: saddr.parse().unwrap(),
+            sport: 40000,
+            daddr: "10.0.0.100".parse().unwrap(),
+            dport: 80,
+            flags: ServiceFlags::default(),
+            lblc_expiration: 24 * 60 * 60,
+            lblcr_expiration: 24 * 60 * 60,
+        }
+    }
+
+    /// A random source that replays fixed numbers (each taken modulo the bound).
+    pub struct Replay(pub Vec<u32>, pub usize);
+
+    impl RandomSource for Replay {
+        fn below(&mut self, n: u32) -> u32 {
+            let v = self.0.get(self.1).copied().unwrap_or(0);
+            self.1 += 1;
+            v % n
+        }
+    }
+
+    impl Svc {
+        pub fn dests(&self) -> Dests<'_> {
+            Dests {
+                order: &self.order,
+                arena: &self.arena,
+            }
+        }
+        /// Adds at the head, as the kernel does, and tells the scheduler.
+        pub fn add(&mut self, s: &mut dyn Scheduler, addr: &str, weight: u32) -> DestId {
+            let id = self.arena.insert(dest(addr, 80, weight));
+            self.order.insert(0, id);
+            s.add_dest(self.dests(), id);
+            id
+        }
+        /// Removes from the list (the dest stays in the arena, not AVAILABLE, like the trash).
+        pub fn del(&mut self, s: &mut dyn Scheduler, id: DestId) {
+            let pos = self.order.iter().position(|&d| d == id).unwrap();
+            self.order.remove(pos);
+            self.arena[id].available = false;
+            s.del_dest(self.dests(), id, pos);
+        }
+        /// Edits the weight (last_weight follows non-zero weights) and tells the scheduler.
+        pub fn set_weight(&mut self, s: &mut dyn Scheduler, id: DestId, weight: u32) {
+            let d = &mut self.arena[id];
+            d.cfg.weight = weight;
+            if weight != 0 {
+                d.last_weight = weight;
+            }
+            s.upd_dest(self.dests(), id);
+        }
+        pub fn d(&mut self, id: DestId) -> &mut Dest {
+            &mut self.arena[id]
+        }
+        pub fn pick(&self, s: &mut dyn Scheduler, input: &SchedInput) -> Option<DestId> {
+            s.schedule(input, self.dests(), &mut Replay(Vec::new(), 0))
+        }
+        /// Picks and counts the pick as a new inactive connection, as the replay model does.
+        pub fn pick_count(&mut self, s: &mut dyn Scheduler, input: &SchedInput) -> Option<DestId> {
+            let id = self.pick(s, input)?;
+            self.arena[id].inactconns += 1;
+            Some(id)
+        }
+        /// The address of a dest, for readable assertions.
+        pub fn name(&self, id: Option<DestId>) -> String {
+            id.map_or("none".into(), |id| self.arena[id].cfg.addr.to_string())
+        }
     }
 }
