@@ -14,8 +14,14 @@ use crate::rng::RandomSource;
 use crate::service::ServiceFlags;
 use crate::time::Instant;
 
+pub mod fo;
 pub mod hash;
+pub mod lc;
+pub mod nq;
+pub mod ovf;
 pub mod rr;
+pub mod sed;
+pub mod wlc;
 pub mod wrr;
 
 /// The real servers of one service, in kernel order (newest first).
@@ -146,6 +152,12 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
     Some(match name {
         "rr" => Box::new(rr::Rr::new()),
         "wrr" => Box::new(wrr::Wrr::new()),
+        "lc" => Box::new(lc::Lc),
+        "wlc" => Box::new(wlc::Wlc),
+        "sed" => Box::new(sed::Sed),
+        "nq" => Box::new(nq::Nq),
+        "fo" => Box::new(fo::Fo),
+        "ovf" => Box::new(ovf::Ovf),
         _ => return None,
     })
 }
@@ -160,6 +172,42 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
 #[inline]
 pub(crate) fn weight(d: &Dest) -> i32 {
     i32::try_from(d.cfg.weight).unwrap_or(i32::MAX)
+}
+
+/// `activeconns` as the kernel's `atomic_t` value.
+#[inline]
+pub(crate) fn active(d: &Dest) -> i32 {
+    d.activeconns as i32
+}
+
+/// The kernel's `ip_vs_dest_conn_overhead` in its own `int` arithmetic:
+/// `(activeconns << 8) + inactconns`, wrapping (spec §4.0).
+#[inline]
+pub(crate) fn conn_overhead(d: &Dest) -> i32 {
+    active(d).wrapping_shl(8).wrapping_add(d.inactconns as i32)
+}
+
+/// The weighted-least-load pick that wlc, sed, lblc and lblcr share (spec §4.4, §4.5): the
+/// first dest that is not OVERLOAD and has weight > 0 starts as `least`; every later dest that
+/// is not OVERLOAD replaces it when `load(least) × w(dest) > load(dest) × w(least)` in 64-bit
+/// arithmetic. Ties keep the earlier dest; weight-0 dests can never win (their left side is 0).
+#[inline]
+pub(crate) fn weighted_least(dests: Dests<'_>, load: impl Fn(&Dest) -> i32) -> Option<DestId> {
+    let mut it = dests.iter();
+    let (mut least_id, mut least) = it.by_ref().find(|(_, d)| !d.overload && weight(d) > 0)?;
+    let mut loh = load(least) as i64;
+    for (id, d) in it {
+        if d.overload {
+            continue;
+        }
+        let doh = load(d) as i64;
+        if loh * weight(d) as i64 > doh * weight(least) as i64 {
+            least_id = id;
+            least = d;
+            loh = doh;
+        }
+    }
+    Some(least_id)
 }
 
 #[cfg(test)]
