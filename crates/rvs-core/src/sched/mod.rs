@@ -21,6 +21,7 @@ pub mod nq;
 pub mod ovf;
 pub mod rr;
 pub mod sed;
+pub mod twos;
 pub mod wlc;
 pub mod wrr;
 
@@ -158,6 +159,7 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
         "nq" => Box::new(nq::Nq),
         "fo" => Box::new(fo::Fo),
         "ovf" => Box::new(ovf::Ovf),
+        "twos" => Box::new(twos::Twos),
         _ => return None,
     })
 }
