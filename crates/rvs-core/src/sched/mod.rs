@@ -14,6 +14,7 @@ use crate::rng::RandomSource;
 use crate::service::ServiceFlags;
 use crate::time::Instant;
 
+pub mod dh;
 pub mod fo;
 pub mod hash;
 pub mod lc;
@@ -21,6 +22,7 @@ pub mod nq;
 pub mod ovf;
 pub mod rr;
 pub mod sed;
+pub mod sh;
 pub mod twos;
 pub mod wlc;
 pub mod wrr;
@@ -155,6 +157,8 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
         "wrr" => Box::new(wrr::Wrr::new()),
         "lc" => Box::new(lc::Lc),
         "wlc" => Box::new(wlc::Wlc),
+        "dh" => Box::new(dh::Dh::new()),
+        "sh" => Box::new(sh::Sh::new()),
         "sed" => Box::new(sed::Sed),
         "nq" => Box::new(nq::Nq),
         "fo" => Box::new(fo::Fo),
@@ -187,6 +191,21 @@ pub(crate) fn active(d: &Dest) -> i32 {
 #[inline]
 pub(crate) fn conn_overhead(d: &Dest) -> i32 {
     active(d).wrapping_shl(8).wrapping_add(d.inactconns as i32)
+}
+
+/// The source port that sh and mh mix into the hash: the packet's source port when the service
+/// has SCHED2 (sh-port / mh-port) and the protocol carries ports (TCP, UDP, SCTP), else 0
+/// (`ip_vs_sh_get_port`, `ip_vs_mh_get_port`).
+#[inline]
+pub(crate) fn hash_port(input: &SchedInput) -> u16 {
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    const SCTP: u8 = 132;
+    if input.flags.has(ServiceFlags::SCHED2) && matches!(input.protocol, TCP | UDP | SCTP) {
+        input.sport
+    } else {
+        0
+    }
 }
 
 /// The weighted-least-load pick that wlc, sed, lblc and lblcr share (spec §4.4, §4.5): the
