@@ -18,6 +18,7 @@ pub mod dh;
 pub mod fo;
 pub mod hash;
 pub mod lc;
+pub mod mh;
 pub mod nq;
 pub mod ovf;
 pub mod rr;
@@ -26,6 +27,8 @@ pub mod sh;
 pub mod twos;
 pub mod wlc;
 pub mod wrr;
+
+pub use mh::{MaglevError, MaglevHandoff, MaglevTable};
 
 /// The real servers of one service, in kernel order (newest first).
 #[derive(Clone, Copy)]
@@ -149,9 +152,10 @@ pub const NAMES: [&str; 14] = [
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
 ];
 
-/// A fresh scheduler by ipvsadm name (the kernel's `ip_vs_scheduler_get`); `None` if unknown.
+/// A fresh scheduler by ipvsadm name (the kernel's `ip_vs_scheduler_get`); `None` if the name is
+/// unknown, or for `mh` if `opts.maglev` is invalid (check it first with
+/// [`MaglevConfig::validate`], whose error message is meant for the user).
 pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
-    let _ = opts;
     Some(match name {
         "rr" => Box::new(rr::Rr::new()),
         "wrr" => Box::new(wrr::Wrr::new()),
@@ -163,6 +167,7 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
         "nq" => Box::new(nq::Nq),
         "fo" => Box::new(fo::Fo),
         "ovf" => Box::new(ovf::Ovf),
+        "mh" => Box::new(mh::Mh::new(opts.maglev.unwrap_or_default()).ok()?),
         "twos" => Box::new(twos::Twos),
         _ => return None,
     })
