@@ -17,6 +17,8 @@ use crate::time::Instant;
 pub mod dh;
 pub mod fo;
 pub mod hash;
+pub mod lblc;
+pub mod lblcr;
 pub mod lc;
 pub mod mh;
 pub mod nq;
@@ -161,6 +163,8 @@ pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
         "wrr" => Box::new(wrr::Wrr::new()),
         "lc" => Box::new(lc::Lc),
         "wlc" => Box::new(wlc::Wlc),
+        "lblc" => Box::new(lblc::Lblc::new()),
+        "lblcr" => Box::new(lblcr::Lblcr::new()),
         "dh" => Box::new(dh::Dh::new()),
         "sh" => Box::new(sh::Sh::new()),
         "sed" => Box::new(sed::Sed),
