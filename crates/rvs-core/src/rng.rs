@@ -31,7 +31,7 @@ impl SplitMix64 {
 impl RandomSource for SplitMix64 {
     fn below(&mut self, n: u32) -> u32 {
         // Lemire's multiply-shift reduction; the bias for n < 2^32 is below 2^-32.
-        ((self.next_u64() >> 32) * n as u64 >> 32) as u32
+        (((self.next_u64() >> 32) * n as u64) >> 32) as u32
     }
 }
 

@@ -14,7 +14,23 @@ use crate::rng::RandomSource;
 use crate::service::ServiceFlags;
 use crate::time::Instant;
 
+pub mod dh;
+pub mod fo;
 pub mod hash;
+pub mod lblc;
+pub mod lblcr;
+pub mod lc;
+pub mod mh;
+pub mod nq;
+pub mod ovf;
+pub mod rr;
+pub mod sed;
+pub mod sh;
+pub mod twos;
+pub mod wlc;
+pub mod wrr;
+
+pub use mh::{MaglevError, MaglevHandoff, MaglevTable};
 
 /// The real servers of one service, in kernel order (newest first).
 #[derive(Clone, Copy)]
@@ -138,10 +154,197 @@ pub const NAMES: [&str; 14] = [
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
 ];
 
-/// A fresh scheduler by ipvsadm name (the kernel's `ip_vs_scheduler_get`); `None` if unknown.
+/// A fresh scheduler by ipvsadm name (the kernel's `ip_vs_scheduler_get`); `None` if the name is
+/// unknown, or for `mh` if `opts.maglev` is invalid (check it first with
+/// [`MaglevConfig::validate`], whose error message is meant for the user).
 pub fn by_name(name: &str, opts: &SchedOptions) -> Option<Box<dyn Scheduler>> {
-    let _ = opts;
-    match name {
-        _ => None,
+    Some(match name {
+        "rr" => Box::new(rr::Rr::new()),
+        "wrr" => Box::new(wrr::Wrr::new()),
+        "lc" => Box::new(lc::Lc),
+        "wlc" => Box::new(wlc::Wlc),
+        "lblc" => Box::new(lblc::Lblc::new()),
+        "lblcr" => Box::new(lblcr::Lblcr::new()),
+        "dh" => Box::new(dh::Dh::new()),
+        "sh" => Box::new(sh::Sh::new()),
+        "sed" => Box::new(sed::Sed),
+        "nq" => Box::new(nq::Nq),
+        "fo" => Box::new(fo::Fo),
+        "ovf" => Box::new(ovf::Ovf),
+        "mh" => Box::new(mh::Mh::new(opts.maglev.unwrap_or_default()).ok()?),
+        "twos" => Box::new(twos::Twos),
+        _ => return None,
+    })
+}
+
+// ---- helpers shared by several schedulers --------------------------------------------------
+//
+// The kernel keeps weights and connection counters in signed `int`s and does its arithmetic
+// there. These helpers give the same numbers, so comparisons and overflows match bit for bit.
+
+/// A weight as the kernel's `int`. rvs stores weights as `u32`; values above `i32::MAX` (which
+/// the kernel rejects with ERANGE) are treated as `i32::MAX`.
+#[inline]
+pub(crate) fn weight(d: &Dest) -> i32 {
+    i32::try_from(d.cfg.weight).unwrap_or(i32::MAX)
+}
+
+/// `activeconns` as the kernel's `atomic_t` value.
+#[inline]
+pub(crate) fn active(d: &Dest) -> i32 {
+    d.activeconns as i32
+}
+
+/// The kernel's `ip_vs_dest_conn_overhead` in its own `int` arithmetic:
+/// `(activeconns << 8) + inactconns`, wrapping (spec §4.0).
+#[inline]
+pub(crate) fn conn_overhead(d: &Dest) -> i32 {
+    active(d).wrapping_shl(8).wrapping_add(d.inactconns as i32)
+}
+
+/// The source port that sh and mh mix into the hash: the packet's source port when the service
+/// has SCHED2 (sh-port / mh-port) and the protocol carries ports (TCP, UDP, SCTP), else 0
+/// (`ip_vs_sh_get_port`, `ip_vs_mh_get_port`).
+#[inline]
+pub(crate) fn hash_port(input: &SchedInput) -> u16 {
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    const SCTP: u8 = 132;
+    if input.flags.has(ServiceFlags::SCHED2) && matches!(input.protocol, TCP | UDP | SCTP) {
+        input.sport
+    } else {
+        0
+    }
+}
+
+/// The weighted-least-load pick that wlc, sed, lblc and lblcr share (spec §4.4, §4.5): the
+/// first dest that is not OVERLOAD and has weight > 0 starts as `least`; every later dest that
+/// is not OVERLOAD replaces it when `load(least) × w(dest) > load(dest) × w(least)` in 64-bit
+/// arithmetic. Ties keep the earlier dest; weight-0 dests can never win (their left side is 0).
+#[inline]
+pub(crate) fn weighted_least(dests: Dests<'_>, load: impl Fn(&Dest) -> i32) -> Option<DestId> {
+    let mut it = dests.iter();
+    let (mut least_id, mut least) = it.by_ref().find(|(_, d)| !d.overload && weight(d) > 0)?;
+    let mut loh = load(least) as i64;
+    for (id, d) in it {
+        if d.overload {
+            continue;
+        }
+        let doh = load(d) as i64;
+        if loh * weight(d) as i64 > doh * weight(least) as i64 {
+            least_id = id;
+            least = d;
+            loh = doh;
+        }
+    }
+    Some(least_id)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A tiny service model for the scheduler unit tests: a dest list kept in kernel order, with
+    //! the callbacks the engine would make.
+
+    use super::*;
+    use crate::dest::DestConfig;
+    use crate::service::ServiceId;
+    use crate::stats::Stats;
+
+    /// The real servers of one service.
+    #[derive(Default)]
+    pub struct Svc {
+        pub arena: DestArena,
+        pub order: Vec<DestId>,
+    }
+
+    /// A dest of service 0 with the given weight, AVAILABLE, no connections.
+    pub fn dest(addr: &str, port: u16, weight: u32) -> Dest {
+        Dest {
+            svc: ServiceId(0),
+            cfg: DestConfig::new(addr.parse().unwrap(), port).weight(weight),
+            last_weight: weight,
+            available: true,
+            overload: false,
+            activeconns: 0,
+            inactconns: 0,
+            persistconns: 0,
+            refs: 0,
+            trash_idle_since: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// An input from `saddr` to 10.0.0.100:80 (TCP) at time 0 with default sysctls.
+    pub fn input(saddr: &str) -> SchedInput {
+        SchedInput {
+            now: Instant::ZERO,
+            protocol: 6,
+            saddr: saddr.parse().unwrap(),
+            sport: 40000,
+            daddr: "10.0.0.100".parse().unwrap(),
+            dport: 80,
+            flags: ServiceFlags::default(),
+            lblc_expiration: 24 * 60 * 60,
+            lblcr_expiration: 24 * 60 * 60,
+        }
+    }
+
+    /// A random source that replays fixed numbers (each taken modulo the bound).
+    pub struct Replay(pub Vec<u32>, pub usize);
+
+    impl RandomSource for Replay {
+        fn below(&mut self, n: u32) -> u32 {
+            let v = self.0.get(self.1).copied().unwrap_or(0);
+            self.1 += 1;
+            v % n
+        }
+    }
+
+    impl Svc {
+        pub fn dests(&self) -> Dests<'_> {
+            Dests {
+                order: &self.order,
+                arena: &self.arena,
+            }
+        }
+        /// Adds at the head, as the kernel does, and tells the scheduler.
+        pub fn add(&mut self, s: &mut dyn Scheduler, addr: &str, weight: u32) -> DestId {
+            let id = self.arena.insert(dest(addr, 80, weight));
+            self.order.insert(0, id);
+            s.add_dest(self.dests(), id);
+            id
+        }
+        /// Removes from the list (the dest stays in the arena, not AVAILABLE, like the trash).
+        pub fn del(&mut self, s: &mut dyn Scheduler, id: DestId) {
+            let pos = self.order.iter().position(|&d| d == id).unwrap();
+            self.order.remove(pos);
+            self.arena[id].available = false;
+            s.del_dest(self.dests(), id, pos);
+        }
+        /// Edits the weight (last_weight follows non-zero weights) and tells the scheduler.
+        pub fn set_weight(&mut self, s: &mut dyn Scheduler, id: DestId, weight: u32) {
+            let d = &mut self.arena[id];
+            d.cfg.weight = weight;
+            if weight != 0 {
+                d.last_weight = weight;
+            }
+            s.upd_dest(self.dests(), id);
+        }
+        pub fn d(&mut self, id: DestId) -> &mut Dest {
+            &mut self.arena[id]
+        }
+        pub fn pick(&self, s: &mut dyn Scheduler, input: &SchedInput) -> Option<DestId> {
+            s.schedule(input, self.dests(), &mut Replay(Vec::new(), 0))
+        }
+        /// Picks and counts the pick as a new inactive connection, as the replay model does.
+        pub fn pick_count(&mut self, s: &mut dyn Scheduler, input: &SchedInput) -> Option<DestId> {
+            let id = self.pick(s, input)?;
+            self.arena[id].inactconns += 1;
+            Some(id)
+        }
+        /// The address of a dest, for readable assertions.
+        pub fn name(&self, id: Option<DestId>) -> String {
+            id.map_or("none".into(), |id| self.arena[id].cfg.addr.to_string())
+        }
     }
 }
