@@ -34,14 +34,23 @@ pub struct CtInfo {
 /// `state`, on a director where netfilter tracking is `active`.
 pub fn for_new_conn(active: bool, proto: Protocol, state: u8) -> CtInfo {
     if !active {
-        return CtInfo { present: false, confirmed: false };
+        return CtInfo {
+            present: false,
+            confirmed: false,
+        };
     }
     let reopened = match proto {
-        Protocol::Tcp => matches!(TcpState::from_u8(state), Some(TcpState::TimeWait | TcpState::Close)),
+        Protocol::Tcp => matches!(
+            TcpState::from_u8(state),
+            Some(TcpState::TimeWait | TcpState::Close)
+        ),
         Protocol::Sctp => SctpState::from_u8(state) == Some(SctpState::Closed),
         Protocol::Udp => false,
     };
-    CtInfo { present: true, confirmed: !reopened }
+    CtInfo {
+        present: true,
+        confirmed: !reopened,
+    }
 }
 
 #[cfg(test)]
@@ -51,7 +60,13 @@ mod tests {
     #[test]
     fn time_wait_and_close_are_reopened_spec_2_4_2() {
         let tw = for_new_conn(true, Protocol::Tcp, TcpState::TimeWait as u8);
-        assert_eq!(tw, CtInfo { present: true, confirmed: false });
+        assert_eq!(
+            tw,
+            CtInfo {
+                present: true,
+                confirmed: false
+            }
+        );
         let cl = for_new_conn(true, Protocol::Tcp, TcpState::Close as u8);
         assert!(!cl.confirmed);
         let sr = for_new_conn(true, Protocol::Tcp, TcpState::SynRecv as u8);

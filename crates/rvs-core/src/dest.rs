@@ -16,7 +16,9 @@ use crate::stats::Stats;
 use crate::time::Instant;
 
 /// Index of a real server in the [`DestArena`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct DestId(pub u32);
 
 impl DestId {
@@ -179,6 +181,24 @@ pub struct Dest {
 }
 
 impl Dest {
+    /// A new, available real server with no connections.
+    pub fn new(svc: ServiceId, svc_key: crate::service::ServiceKey, cfg: DestConfig) -> Self {
+        Dest {
+            svc,
+            svc_key,
+            cfg,
+            last_weight: cfg.weight,
+            available: true,
+            overload: false,
+            activeconns: 0,
+            inactconns: 0,
+            persistconns: 0,
+            refs: 0,
+            trash_idle_since: None,
+            stats: Stats::default(),
+        }
+    }
+
     /// The weight (convenience for schedulers).
     #[inline]
     pub fn weight(&self) -> u32 {

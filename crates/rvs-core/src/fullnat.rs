@@ -85,7 +85,11 @@ mod tests {
         assert_eq!(a, (0, 1024));
         assert_eq!(b, (0, 1025));
         p.free(0, 1024);
-        assert_eq!(p.alloc(0).unwrap(), (0, 1026), "freed ports are not reused at once");
+        assert_eq!(
+            p.alloc(0).unwrap(),
+            (0, 1026),
+            "freed ports are not reused at once"
+        );
     }
 
     #[test]

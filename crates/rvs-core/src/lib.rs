@@ -10,16 +10,16 @@
 
 pub mod addr;
 pub mod command;
-pub mod conntrack;
 pub mod conn;
-pub mod persist;
-pub mod profile;
-pub mod proto;
-pub mod reuse;
+pub mod conntrack;
 pub mod decision;
 pub mod dest;
 mod engine;
 pub mod fullnat;
+pub mod persist;
+pub mod profile;
+pub mod proto;
+pub mod reuse;
 pub mod rng;
 pub mod sched;
 pub mod service;

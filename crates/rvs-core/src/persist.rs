@@ -41,18 +41,42 @@ pub fn template_key(
     let svc_port = svc.port();
     if dport == svc_port {
         if svc_port != FTPPORT {
-            TemplateKey { proto, caddr: snet, vaddr: Some(daddr), mark: 0, vport: dport, use_dest_port: true }
+            TemplateKey {
+                proto,
+                caddr: snet,
+                vaddr: Some(daddr),
+                mark: 0,
+                vport: dport,
+                use_dest_port: true,
+            }
         } else {
-            TemplateKey { proto, caddr: snet, vaddr: Some(daddr), mark: 0, vport: 0, use_dest_port: false }
+            TemplateKey {
+                proto,
+                caddr: snet,
+                vaddr: Some(daddr),
+                mark: 0,
+                vport: 0,
+                use_dest_port: false,
+            }
         }
     } else {
         match svc {
-            ServiceKey::Fwmark { .. } => {
-                TemplateKey { proto: 0, caddr: snet, vaddr: None, mark, vport: 0, use_dest_port: false }
-            }
-            ServiceKey::Addr { .. } => {
-                TemplateKey { proto, caddr: snet, vaddr: Some(daddr), mark: 0, vport: 0, use_dest_port: false }
-            }
+            ServiceKey::Fwmark { .. } => TemplateKey {
+                proto: 0,
+                caddr: snet,
+                vaddr: None,
+                mark,
+                vport: 0,
+                use_dest_port: false,
+            },
+            ServiceKey::Addr { .. } => TemplateKey {
+                proto,
+                caddr: snet,
+                vaddr: Some(daddr),
+                mark: 0,
+                vport: 0,
+                use_dest_port: false,
+            },
         }
     }
 }
@@ -69,20 +93,67 @@ mod tests {
     /// The four rows of spec §5.2's table.
     #[test]
     fn template_keys_spec_5_2() {
-        let svc = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.1"), port: 80 };
-        let k = template_key(&svc, Netmask::V4(0xffffff00), 6, ip("10.1.2.3"), ip("10.0.0.1"), 80, 0);
-        assert_eq!((k.caddr, k.vport, k.use_dest_port, k.proto), (ip("10.1.2.0"), 80, true, 6));
+        let svc = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: ip("10.0.0.1"),
+            port: 80,
+        };
+        let k = template_key(
+            &svc,
+            Netmask::V4(0xffffff00),
+            6,
+            ip("10.1.2.3"),
+            ip("10.0.0.1"),
+            80,
+            0,
+        );
+        assert_eq!(
+            (k.caddr, k.vport, k.use_dest_port, k.proto),
+            (ip("10.1.2.0"), 80, true, 6)
+        );
 
-        let ftp = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.1"), port: 21 };
-        let k = template_key(&ftp, Netmask::full(false), 6, ip("10.1.2.3"), ip("10.0.0.1"), 21, 0);
+        let ftp = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: ip("10.0.0.1"),
+            port: 21,
+        };
+        let k = template_key(
+            &ftp,
+            Netmask::full(false),
+            6,
+            ip("10.1.2.3"),
+            ip("10.0.0.1"),
+            21,
+            0,
+        );
         assert_eq!((k.vport, k.use_dest_port), (0, false));
 
-        let zero = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.1"), port: 0 };
-        let k = template_key(&zero, Netmask::full(false), 6, ip("10.1.2.3"), ip("10.0.0.1"), 443, 0);
+        let zero = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: ip("10.0.0.1"),
+            port: 0,
+        };
+        let k = template_key(
+            &zero,
+            Netmask::full(false),
+            6,
+            ip("10.1.2.3"),
+            ip("10.0.0.1"),
+            443,
+            0,
+        );
         assert_eq!((k.vport, k.vaddr), (0, Some(ip("10.0.0.1"))));
 
         let fw = ServiceKey::Fwmark { v6: false, mark: 7 };
-        let k = template_key(&fw, Netmask::full(false), 17, ip("10.1.2.3"), ip("10.0.0.1"), 53, 7);
+        let k = template_key(
+            &fw,
+            Netmask::full(false),
+            17,
+            ip("10.1.2.3"),
+            ip("10.0.0.1"),
+            53,
+            7,
+        );
         assert_eq!((k.proto, k.vaddr, k.mark, k.vport), (0, None, 7, 0));
     }
 }

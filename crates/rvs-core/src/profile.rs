@@ -46,7 +46,12 @@ pub enum Profile {
 }
 
 /// Every profile, in the order reports list them.
-pub const ALL: [Profile; 4] = [Profile::Safe, Profile::Linux4_19, Profile::Linux5_9, Profile::Linux5_16];
+pub const ALL: [Profile; 4] = [
+    Profile::Safe,
+    Profile::Linux4_19,
+    Profile::Linux5_9,
+    Profile::Linux5_16,
+];
 
 impl Profile {
     /// The profile's name (`safe`, `linux-4.19`, `linux-5.9`, `linux-5.16`).
@@ -83,7 +88,9 @@ impl FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            format!("unknown profile '{s}' (expected one of: safe, linux-4.19, linux-5.9, linux-5.16)")
+            format!(
+                "unknown profile '{s}' (expected one of: safe, linux-4.19, linux-5.9, linux-5.16)"
+            )
         })
     }
 }

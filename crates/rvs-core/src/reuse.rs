@@ -113,16 +113,28 @@ fn safe(f: &Facts) -> Verdict {
     if f.new_conn {
         // b: a retransmitted SYN of a handshake in progress to a healthy server stays.
         if closing(f) || f.weight0 || !f.available {
-            return Verdict::Reschedule { expire_old: f.n_control == 0, clear_nfct: true };
+            return Verdict::Reschedule {
+                expire_old: f.n_control == 0,
+                clear_nfct: true,
+            };
         }
         return Verdict::Continue;
     }
     if !f.available {
         return match f.proto {
-            Protocol::Tcp if f.rst => Verdict::Drop { reason: DropReason::DestRemoved, expire_old: true },
+            Protocol::Tcp if f.rst => Verdict::Drop {
+                reason: DropReason::DestRemoved,
+                expire_old: true,
+            },
             Protocol::Tcp => Verdict::ResetAndRetire,
-            Protocol::Udp => Verdict::Reschedule { expire_old: true, clear_nfct: true },
-            Protocol::Sctp => Verdict::Drop { reason: DropReason::DestRemoved, expire_old: true },
+            Protocol::Udp => Verdict::Reschedule {
+                expire_old: true,
+                clear_nfct: true,
+            },
+            Protocol::Sctp => Verdict::Drop {
+                reason: DropReason::DestRemoved,
+                expire_old: true,
+            },
         };
     }
     Verdict::Continue
@@ -146,19 +158,34 @@ fn post_5_9(k: &Knobs, f: &Facts) -> Verdict {
         if resched {
             let expire_old = f.n_control == 0;
             if old_ct {
-                return Verdict::Drop { reason: DropReason::ReuseConntrack, expire_old };
+                return Verdict::Drop {
+                    reason: DropReason::ReuseConntrack,
+                    expire_old,
+                };
             }
-            return Verdict::Reschedule { expire_old, clear_nfct: true };
+            return Verdict::Reschedule {
+                expire_old,
+                clear_nfct: true,
+            };
         }
     }
     if !f.available {
         if k.expire_nodest_conn {
             if old_ct {
-                return Verdict::Drop { reason: DropReason::DestUnavailableExpired, expire_old: true };
+                return Verdict::Drop {
+                    reason: DropReason::DestUnavailableExpired,
+                    expire_old: true,
+                };
             }
-            return Verdict::Reschedule { expire_old: true, clear_nfct: true };
+            return Verdict::Reschedule {
+                expire_old: true,
+                clear_nfct: true,
+            };
         }
-        return Verdict::Drop { reason: DropReason::DestUnavailable, expire_old: false };
+        return Verdict::Drop {
+            reason: DropReason::DestUnavailable,
+            expire_old: false,
+        };
     }
     Verdict::Continue
 }
@@ -180,16 +207,28 @@ fn pre_5_9(k: &Knobs, f: &Facts) -> Verdict {
         if resched {
             let expire_old = f.n_control == 0;
             if uses_ct {
-                return Verdict::Drop { reason: DropReason::ReuseConntrack, expire_old };
+                return Verdict::Drop {
+                    reason: DropReason::ReuseConntrack,
+                    expire_old,
+                };
             }
-            return Verdict::Reschedule { expire_old, clear_nfct: false };
+            return Verdict::Reschedule {
+                expire_old,
+                clear_nfct: false,
+            };
         }
     }
     if !f.available {
         if k.expire_nodest_conn {
-            return Verdict::Drop { reason: DropReason::DestUnavailableExpired, expire_old: true };
+            return Verdict::Drop {
+                reason: DropReason::DestUnavailableExpired,
+                expire_old: true,
+            };
         }
-        return Verdict::Drop { reason: DropReason::DestUnavailable, expire_old: false };
+        return Verdict::Drop {
+            reason: DropReason::DestUnavailable,
+            expire_old: false,
+        };
     }
     Verdict::Continue
 }

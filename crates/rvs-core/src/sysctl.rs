@@ -154,7 +154,10 @@ pub const NAMES: [(&str, Effect); 29] = [
 ];
 
 fn parse_int(name: &str, v: &str, lo: i64, hi: i64) -> Result<i64, String> {
-    let n: i64 = v.trim().parse().map_err(|_| format!("{PREFIX}{name}: '{v}' is not an integer"))?;
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("{PREFIX}{name}: '{v}' is not an integer"))?;
     if n < lo || n > hi {
         return Err(format!("{PREFIX}{name}: {n} is out of range {lo}..={hi}"));
     }
@@ -193,7 +196,12 @@ impl Sysctls {
             "sync_refresh_period" => self.sync_refresh_period.into(),
             "sync_retries" => self.sync_retries.into(),
             "sync_sock_size" => self.sync_sock_size.into(),
-            "sync_threshold" => return Some(format!("{} {}", self.sync_threshold.0, self.sync_threshold.1)),
+            "sync_threshold" => {
+                return Some(format!(
+                    "{} {}",
+                    self.sync_threshold.0, self.sync_threshold.1
+                ));
+            }
             "sync_version" => self.sync_version.into(),
             _ => return None,
         };
@@ -244,12 +252,16 @@ impl Sysctls {
             "sync_threshold" => {
                 let mut it = value.split_whitespace();
                 let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
-                    return Err(format!("{PREFIX}sync_threshold: expected two integers, got '{value}'"));
+                    return Err(format!(
+                        "{PREFIX}sync_threshold: expected two integers, got '{value}'"
+                    ));
                 };
                 let t = parse_int(name, a, 0, i32max)?;
                 let p = parse_int(name, b, 0, i32max)?;
                 if p != 0 && t >= p {
-                    return Err(format!("{PREFIX}sync_threshold: threshold {t} must be below period {p}"));
+                    return Err(format!(
+                        "{PREFIX}sync_threshold: threshold {t} must be below period {p}"
+                    ));
                 }
                 self.sync_threshold = (t as i32, p as i32)
             }
@@ -281,10 +293,17 @@ mod tests {
     /// The defaults, listed as the kernel lists them (golden sysctl-net.ipv4.vs-defaults.txt).
     #[test]
     fn defaults_match_golden_spec_1_7() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/ipvsadm-golden/sysctl-net.ipv4.vs-defaults.txt");
-        let golden = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-        let ours: String =
-            Sysctls::default().list().into_iter().map(|(n, v)| format!("{n} = {v}\n")).collect();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference/ipvsadm-golden/sysctl-net.ipv4.vs-defaults.txt"
+        );
+        let golden =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let ours: String = Sysctls::default()
+            .list()
+            .into_iter()
+            .map(|(n, v)| format!("{n} = {v}\n"))
+            .collect();
         assert_eq!(ours, golden);
     }
 
@@ -294,8 +313,16 @@ mod tests {
         s.set("net.ipv4.vs.conn_reuse_mode", "0").unwrap();
         assert_eq!(s.conn_reuse_mode, 0);
         let before = s.clone();
-        assert!(s.set("conn_reuse_mode", "7").unwrap_err().contains("out of range"));
-        assert!(s.set("expire_nodest_conn", "x").unwrap_err().contains("not an integer"));
+        assert!(
+            s.set("conn_reuse_mode", "7")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            s.set("expire_nodest_conn", "x")
+                .unwrap_err()
+                .contains("not an integer")
+        );
         assert!(s.set("nope", "1").unwrap_err().contains("unknown sysctl"));
         assert!(s.set("sync_threshold", "50 3").is_err());
         assert!(s.set("sync_ports", "3").is_err());

@@ -16,16 +16,42 @@ const RS: [&str; 3] = ["10.0.11.2", "10.0.12.2", "10.0.13.2"];
 #[derive(Clone, Debug)]
 enum Op {
     /// Client `c` sends a segment with flags to the VIP.
-    FromClient { c: u8, port: u8, flags: u8, udp: bool },
+    FromClient {
+        c: u8,
+        port: u8,
+        flags: u8,
+        udp: bool,
+    },
     /// Real server `r` answers client `c`.
-    FromServer { r: u8, c: u8, port: u8, flags: u8 },
+    FromServer {
+        r: u8,
+        c: u8,
+        port: u8,
+        flags: u8,
+    },
     /// An ICMP error quoting a flow.
-    Icmp { c: u8, port: u8, from_server: bool },
-    Weight { r: u8, w: u8 },
-    Delete { r: u8 },
-    Add { r: u8 },
-    Advance { ms: u32 },
-    Sysctl { which: u8, v: u8 },
+    Icmp {
+        c: u8,
+        port: u8,
+        from_server: bool,
+    },
+    Weight {
+        r: u8,
+        w: u8,
+    },
+    Delete {
+        r: u8,
+    },
+    Add {
+        r: u8,
+    },
+    Advance {
+        ms: u32,
+    },
+    Sysctl {
+        which: u8,
+        v: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -51,7 +77,12 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn profile() -> impl Strategy<Value = Profile> {
-    prop_oneof![Just(Profile::Safe), Just(Profile::Linux4_19), Just(Profile::Linux5_9), Just(Profile::Linux5_16)]
+    prop_oneof![
+        Just(Profile::Safe),
+        Just(Profile::Linux4_19),
+        Just(Profile::Linux5_9),
+        Just(Profile::Linux5_16)
+    ]
 }
 
 fn client(c: u8) -> String {
@@ -69,11 +100,22 @@ fn check_counts(lab: &Lab, keys: &[ServiceKey]) {
         for d in lab.e.service(k).unwrap().dests {
             let live = conns
                 .iter()
-                .filter(|c| !c.template && c.proto == proto && c.daddr == d.addr && c.dport == d.port)
+                .filter(|c| {
+                    !c.template && c.proto == proto && c.daddr == d.addr && c.dport == d.port
+                })
                 .count() as u32;
             // Invalidated templates keep their real server but show port 65535 (spec §5.3).
-            let tmpl = conns.iter().filter(|c| c.template && c.daddr == d.addr).count() as u32;
-            assert_eq!(d.activeconns + d.inactconns, live, "{proto} {}:{}", d.addr, d.port);
+            let tmpl = conns
+                .iter()
+                .filter(|c| c.template && c.proto == proto && c.daddr == d.addr)
+                .count() as u32;
+            assert_eq!(
+                d.activeconns + d.inactconns,
+                live,
+                "{proto} {}:{}",
+                d.addr,
+                d.port
+            );
             assert_eq!(d.persistconns, tmpl, "templates of {}:{}", d.addr, d.port);
         }
     }

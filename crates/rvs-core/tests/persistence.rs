@@ -12,7 +12,11 @@ const RS: [&str; 2] = ["10.0.11.2", "10.0.12.2"];
 
 fn persistent(profile: Profile, timeout: u32, netmask: u32) -> (Lab, ServiceKey) {
     let mut lab = Lab::new(profile);
-    let key = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip(V.0), port: V.1 };
+    let key = ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: ip(V.0),
+        port: V.1,
+    };
     let mut cfg = ServiceConfig::new(key).scheduler("rr").persistent(timeout);
     cfg.netmask = Netmask::V4(netmask);
     lab.cmd(Command::AddService(cfg));
@@ -30,8 +34,16 @@ fn persistent(profile: Profile, timeout: u32, netmask: u32) -> (Lab, ServiceKey)
 fn template_pins_a_client_spec_5_4() {
     let (mut lab, key) = persistent(Profile::Linux5_16, 300, u32::MAX);
     let first = lab.connect(("10.0.1.2", 40000), V).unwrap();
-    let tmpl = lab.e.conns().into_iter().find(|c| c.template).expect("a template");
-    assert_eq!((tmpl.cport, tmpl.vport, tmpl.state.as_str()), (0, 443, "ASSURED"));
+    let tmpl = lab
+        .e
+        .conns()
+        .into_iter()
+        .find(|c| c.template)
+        .expect("a template");
+    assert_eq!(
+        (tmpl.cport, tmpl.vport, tmpl.state.as_str()),
+        (0, 443, "ASSURED")
+    );
     assert_eq!(tmpl.daddr, first.0);
     let d = lab.e.dest(&key, first.0, 443).unwrap();
     assert_eq!(d.persistconns, 1);
@@ -62,13 +74,27 @@ fn template_lifetime_and_expire_later_spec_5_5_p9() {
     let (mut lab, _key) = persistent(Profile::Linux5_16, 100, u32::MAX);
     let c = ("10.0.1.2", 40000);
     lab.connect(c, V).unwrap();
-    let tmpl_expiry = |lab: &Lab| lab.e.conns().into_iter().find(|c| c.template).map(|t| t.expires_ms);
+    let tmpl_expiry = |lab: &Lab| {
+        lab.e
+            .conns()
+            .into_iter()
+            .find(|c| c.template)
+            .map(|t| t.expires_ms)
+    };
     assert_eq!(tmpl_expiry(&lab), Some(100_000));
     lab.advance(50.0);
     let _ = lab.tcp(c, V, PSHACK);
-    assert_eq!(tmpl_expiry(&lab), Some(50_000), "packets of a controlled connection do not refresh");
+    assert_eq!(
+        tmpl_expiry(&lab),
+        Some(50_000),
+        "packets of a controlled connection do not refresh"
+    );
     lab.advance(50.5);
-    assert_eq!(tmpl_expiry(&lab), Some(59_500), "expired while controlling: kept 60 s");
+    assert_eq!(
+        tmpl_expiry(&lab),
+        Some(59_500),
+        "expired while controlling: kept 60 s"
+    );
     lab.advance(60.0);
     assert_eq!(tmpl_expiry(&lab), Some(59_500), "the 60 s timeout sticks");
 }
@@ -120,7 +146,12 @@ fn deleted_server_invalidates_template_spec_5_3() {
     lab.del_rs(key, &rs.0.to_string(), 443);
     let next = lab.connect(("10.0.1.2", 40001), V).unwrap();
     assert_ne!(next, rs);
-    let dead: Vec<_> = lab.e.conns().into_iter().filter(|c| c.template && c.vport == 0xffff).collect();
+    let dead: Vec<_> = lab
+        .e
+        .conns()
+        .into_iter()
+        .filter(|c| c.template && c.vport == 0xffff)
+        .collect();
     assert_eq!(dead.len(), 1);
 }
 
@@ -143,7 +174,9 @@ fn controlled_connections_are_not_rescheduled_on_reuse_spec_2_4() {
 fn fwmark_template_spec_5_2() {
     let mut lab = Lab::new(Profile::Linux5_16);
     let key = ServiceKey::Fwmark { v6: false, mark: 1 };
-    lab.cmd(Command::AddService(ServiceConfig::new(key).scheduler("rr").persistent(300)));
+    lab.cmd(Command::AddService(
+        ServiceConfig::new(key).scheduler("rr").persistent(300),
+    ));
     lab.nat_rs(key, RS[0], 0, 1);
     lab.nat_rs(key, RS[1], 0, 1);
     let p = |port: u16, vport: u16| {
@@ -151,9 +184,22 @@ fn fwmark_template_spec_5_2() {
     };
     let a = nat_target(&lab.e.handle_packet(lab.now, &p(40000, 80))).unwrap();
     let b = nat_target(&lab.e.handle_packet(lab.now, &p(40001, 443))).unwrap();
-    assert_eq!(a.0, b.0, "HTTP and HTTPS grouped by the mark stick together");
-    assert_eq!((a.1, b.1), (80, 443), "persistent fwmark services keep the packet's port (P18)");
+    assert_eq!(
+        a.0, b.0,
+        "HTTP and HTTPS grouped by the mark stick together"
+    );
+    assert_eq!(
+        (a.1, b.1),
+        (80, 443),
+        "persistent fwmark services keep the packet's port (P18)"
+    );
     let t = lab.e.conns().into_iter().find(|c| c.template).unwrap();
-    assert_eq!((t.proto.as_str(), t.vaddr, t.vport), ("IP", ip("0.0.0.1"), 0));
-    assert!(matches!(lab.e.handle_packet(lab.now, &p(40002, 80)), Decision::Forward(_)));
+    assert_eq!(
+        (t.proto.as_str(), t.vaddr, t.vport),
+        ("IP", ip("0.0.0.1"), 0)
+    );
+    assert!(matches!(
+        lab.e.handle_packet(lab.now, &p(40002, 80)),
+        Decision::Forward(_)
+    ));
 }

@@ -15,7 +15,11 @@ const ON_RS2: (&str, u16) = ("10.0.1.2", 40002);
 
 /// Three NAT real servers, rr; one finished connection (TIME_WAIT) on rs3 and one on rs2.
 fn incident(profile: Profile, mode: i32, nodest: i32, conntrack: bool) -> (Lab, ServiceKey) {
-    let mut lab = Lab::with(EngineConfig { profile, netfilter_conntrack: conntrack, ..EngineConfig::default() });
+    let mut lab = Lab::with(EngineConfig {
+        profile,
+        netfilter_conntrack: conntrack,
+        ..EngineConfig::default()
+    });
     lab.sysctl("conn_reuse_mode", &mode.to_string());
     lab.sysctl("expire_nodest_conn", &nodest.to_string());
     lab.sysctl("conntrack", if conntrack { "1" } else { "0" });
@@ -28,7 +32,15 @@ fn incident(profile: Profile, mode: i32, nodest: i32, conntrack: bool) -> (Lab, 
         lab.close_client_first(c, V, rs);
     }
     assert_eq!(lab.states_of(ON_RS2.1), ["TIME_WAIT"]);
-    assert_eq!(lab.e.conns().iter().find(|c| c.cport == ON_RS2.1).unwrap().daddr, ip(RS[1]));
+    assert_eq!(
+        lab.e
+            .conns()
+            .iter()
+            .find(|c| c.cport == ON_RS2.1)
+            .unwrap()
+            .daddr,
+        ip(RS[1])
+    );
     (lab, k)
 }
 
@@ -45,8 +57,16 @@ fn mode0_nodest0_sends_reused_syn_to_weight0_server_linux_5_16() {
     lab.advance(1.0);
     let d = lab.tcp(ON_RS2, V, SYN);
     assert_eq!(target(&d), Some(ip(RS[1])));
-    assert_eq!(lab.states_of(ON_RS2.1), ["SYN_RECV"], "TIME_WAIT + SYN -> SYN_RECV on the old entry");
-    assert_eq!(lab.counts(k, RS[1], 80), (1, 0), "the weight-0 server gains ActiveConn (#99162)");
+    assert_eq!(
+        lab.states_of(ON_RS2.1),
+        ["SYN_RECV"],
+        "TIME_WAIT + SYN -> SYN_RECV on the old entry"
+    );
+    assert_eq!(
+        lab.counts(k, RS[1], 80),
+        (1, 0),
+        "the weight-0 server gains ActiveConn (#99162)"
+    );
     // The reused SYN is not a scheduling decision: Conns does not count it (golden README).
     lab.advance(2.1);
     let stats = lab.e.service(&k).unwrap().stats;
@@ -61,7 +81,11 @@ fn mode0_nodest1_reschedules_on_linux_5_16() {
     lab.set_weight(k, RS[1], 80, 0);
     let d = lab.tcp(ON_RS2, V, SYN);
     assert!(matches!(target(&d), Some(a) if a != ip(RS[1])), "{d:?}");
-    assert_eq!(lab.counts(k, RS[1], 80), (0, 0), "the old TIME_WAIT entry was expired");
+    assert_eq!(
+        lab.counts(k, RS[1], 80),
+        (0, 0),
+        "the old TIME_WAIT entry was expired"
+    );
 }
 
 /// Before 5.16 (and its stable backports) the weight-0 reschedule sat under
@@ -82,7 +106,10 @@ fn mode1_reschedules_time_wait_without_drop_linux_5_9_and_5_16() {
         let (mut lab, k) = incident(p, 1, 0, true);
         lab.set_weight(k, RS[1], 80, 0);
         let d = lab.tcp(ON_RS2, V, SYN);
-        assert!(matches!(target(&d), Some(a) if a != ip(RS[1])), "{p}: {d:?}");
+        assert!(
+            matches!(target(&d), Some(a) if a != ip(RS[1])),
+            "{p}: {d:?}"
+        );
         assert_eq!(lab.e.counters().reuse_rescheduled, 1);
         assert_eq!(lab.e.counters().drop_count(DropReason::ReuseConntrack), 0);
     }
@@ -94,7 +121,10 @@ fn mode1_reschedules_time_wait_without_drop_linux_5_9_and_5_16() {
 #[test]
 fn linux_4_19_mode1_with_conntrack_drops_first_syn_p1() {
     let (mut lab, _k) = incident(Profile::Linux4_19, 1, 0, true);
-    assert_eq!(lab.tcp(ON_RS2, V, SYN), Decision::Drop(DropReason::ReuseConntrack));
+    assert_eq!(
+        lab.tcp(ON_RS2, V, SYN),
+        Decision::Drop(DropReason::ReuseConntrack)
+    );
     assert!(lab.states_of(ON_RS2.1).is_empty(), "old entry expired");
     lab.advance(1.0);
     let d = lab.tcp(ON_RS2, V, SYN);
@@ -134,7 +164,11 @@ fn mode2_reschedules_dr_fin_wait_spec_2_4_3() {
         let _ = lab.tcp(c, V, FINACK);
         assert_eq!(lab.states_of(c.1), ["FIN_WAIT"]);
         let _ = lab.tcp(c, V, SYN);
-        assert_eq!(lab.e.counters().reuse_rescheduled, rescheduled as u64, "mode {mode}");
+        assert_eq!(
+            lab.e.counters().reuse_rescheduled,
+            rescheduled as u64,
+            "mode {mode}"
+        );
     }
 }
 
@@ -147,13 +181,20 @@ fn removed_server_black_holes_until_expiry_nodest0() {
         lab.del_rs(k, RS[1], 80);
         lab.advance(60.0);
         for _ in 0..3 {
-            assert_eq!(lab.tcp(ON_RS2, V, SYN), Decision::Drop(DropReason::DestUnavailable), "{p}");
+            assert_eq!(
+                lab.tcp(ON_RS2, V, SYN),
+                Decision::Drop(DropReason::DestUnavailable),
+                "{p}"
+            );
             lab.advance(10.0);
         }
         // TIME_WAIT began at t≈0 and lasts 120 s; the drops did not refresh it.
         lab.advance(31.0);
         let d = lab.tcp(ON_RS2, V, SYN);
-        assert!(matches!(target(&d), Some(a) if a != ip(RS[1])), "{p}: {d:?}");
+        assert!(
+            matches!(target(&d), Some(a) if a != ip(RS[1])),
+            "{p}: {d:?}"
+        );
     }
 }
 
@@ -176,7 +217,10 @@ fn nodest1_drops_first_packet_linux_4_19() {
     lab.del_rs(k, RS[1], 80);
     assert_eq!(lab.e.conn_count(), 2);
     // An established-looking segment (not a SYN) hits the entry.
-    assert_eq!(lab.tcp(ON_RS2, V, ACK), Decision::Drop(DropReason::DestUnavailableExpired));
+    assert_eq!(
+        lab.tcp(ON_RS2, V, ACK),
+        Decision::Drop(DropReason::DestUnavailableExpired)
+    );
     assert_eq!(lab.e.conn_count(), 1);
 }
 
@@ -190,10 +234,17 @@ fn trash_revival_restores_flows_spec_1_3() {
     let c = ("10.0.1.2", 40100);
     lab.connect(c, V).unwrap();
     lab.del_rs(k, RS[0], 80);
-    assert_eq!(lab.tcp(c, V, PSHACK), Decision::Drop(DropReason::DestUnavailable));
+    assert_eq!(
+        lab.tcp(c, V, PSHACK),
+        Decision::Drop(DropReason::DestUnavailable)
+    );
     lab.nat_rs(k, RS[0], 80, 1);
     assert_eq!(target(&lab.tcp(c, V, PSHACK)), Some(ip(RS[0])));
-    assert_eq!(lab.counts(k, RS[0], 80), (1, 0), "the revived server keeps its counters");
+    assert_eq!(
+        lab.counts(k, RS[0], 80),
+        (1, 0),
+        "the revived server keeps its counters"
+    );
 }
 
 // ---- safe: where rvs departs from every kernel, on purpose (issue 2 §4) ------------------
@@ -207,7 +258,10 @@ fn safe_reschedules_reused_port_away_from_weight0_departs_from_kernel() {
         let (mut lab, k) = incident(Profile::Safe, mode, nodest, true);
         lab.set_weight(k, RS[1], 80, 0);
         let d = lab.tcp(ON_RS2, V, SYN);
-        assert!(matches!(target(&d), Some(a) if a != ip(RS[1])), "mode {mode} nodest {nodest}: {d:?}");
+        assert!(
+            matches!(target(&d), Some(a) if a != ip(RS[1])),
+            "mode {mode} nodest {nodest}: {d:?}"
+        );
     }
 }
 
@@ -264,7 +318,13 @@ fn safe_resets_flows_to_removed_server_departs_from_kernel() {
     lab.connect(c, V).unwrap();
     lab.del_rs(k, RS[0], 80);
     let d = lab.tcp_seq(c, V, PSHACK, 7777, 8888);
-    assert_eq!(d, Decision::Answer(Answer::TcpRst { seq: 8888, ack: None }));
+    assert_eq!(
+        d,
+        Decision::Answer(Answer::TcpRst {
+            seq: 8888,
+            ack: None
+        })
+    );
     match lab.e.poll_output() {
         Some(Synth::TcpRst { src, dst, seq, .. }) => {
             assert_eq!(src, (ip(c.0), c.1));

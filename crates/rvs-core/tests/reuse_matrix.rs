@@ -39,22 +39,58 @@ fn facts(state: TcpState, rs: Rs, ct: Ct, nfct: bool, new_conn: bool) -> Facts {
         new_conn,
         rst: false,
         ct: match ct {
-            Ct::None => CtInfo { present: false, confirmed: false },
-            Ct::Fresh => CtInfo { present: true, confirmed: false },
-            Ct::Old => CtInfo { present: true, confirmed: true },
+            Ct::None => CtInfo {
+                present: false,
+                confirmed: false,
+            },
+            Ct::Fresh => CtInfo {
+                present: true,
+                confirmed: false,
+            },
+            Ct::Old => CtInfo {
+                present: true,
+                confirmed: true,
+            },
         },
     }
 }
 
-fn run(p: Profile, mode: i32, nodest: bool, state: TcpState, rs: Rs, ct: Ct, nfct: bool) -> Verdict {
-    decide(&Knobs { profile: p, conn_reuse_mode: mode, expire_nodest_conn: nodest }, &facts(state, rs, ct, nfct, true))
+fn run(
+    p: Profile,
+    mode: i32,
+    nodest: bool,
+    state: TcpState,
+    rs: Rs,
+    ct: Ct,
+    nfct: bool,
+) -> Verdict {
+    decide(
+        &Knobs {
+            profile: p,
+            conn_reuse_mode: mode,
+            expire_nodest_conn: nodest,
+        },
+        &facts(state, rs, ct, nfct, true),
+    )
 }
 
-const RESCHED: Verdict = Verdict::Reschedule { expire_old: true, clear_nfct: true };
-const RESCHED_419: Verdict = Verdict::Reschedule { expire_old: true, clear_nfct: false };
+const RESCHED: Verdict = Verdict::Reschedule {
+    expire_old: true,
+    clear_nfct: true,
+};
+const RESCHED_419: Verdict = Verdict::Reschedule {
+    expire_old: true,
+    clear_nfct: false,
+};
 const CONT: Verdict = Verdict::Continue;
-const DROP_CT: Verdict = Verdict::Drop { reason: DropReason::ReuseConntrack, expire_old: true };
-const BLACKHOLE: Verdict = Verdict::Drop { reason: DropReason::DestUnavailable, expire_old: false };
+const DROP_CT: Verdict = Verdict::Drop {
+    reason: DropReason::ReuseConntrack,
+    expire_old: true,
+};
+const BLACKHOLE: Verdict = Verdict::Drop {
+    reason: DropReason::DestUnavailable,
+    expire_old: false,
+};
 
 use TcpState::{Established as ES, SynRecv as SR, TimeWait as TW};
 
@@ -79,7 +115,10 @@ fn linux_5_16_rows_spec_2_4_2() {
     assert_eq!(run(p, 0, true, ES, Rs::Removed, Ct::Fresh, true), RESCHED);
     assert_eq!(
         run(p, 0, true, ES, Rs::Removed, Ct::Old, true),
-        Verdict::Drop { reason: DropReason::DestUnavailableExpired, expire_old: true }
+        Verdict::Drop {
+            reason: DropReason::DestUnavailableExpired,
+            expire_old: true
+        }
     );
 }
 
@@ -98,13 +137,22 @@ fn linux_5_9_case_a_needs_mode_p3() {
 fn linux_4_19_drop_first_syn_p1() {
     let p = Profile::Linux4_19;
     assert_eq!(run(p, 1, false, TW, Rs::Healthy, Ct::Fresh, true), DROP_CT);
-    assert_eq!(run(p, 1, false, TW, Rs::Healthy, Ct::Fresh, false), RESCHED_419);
-    assert_eq!(run(p, 1, false, TW, Rs::Healthy, Ct::None, true), RESCHED_419);
+    assert_eq!(
+        run(p, 1, false, TW, Rs::Healthy, Ct::Fresh, false),
+        RESCHED_419
+    );
+    assert_eq!(
+        run(p, 1, false, TW, Rs::Healthy, Ct::None, true),
+        RESCHED_419
+    );
     assert_eq!(run(p, 0, true, TW, Rs::Weight0, Ct::Fresh, true), CONT);
     assert_eq!(run(p, 0, false, ES, Rs::Removed, Ct::Old, true), BLACKHOLE);
     assert_eq!(
         run(p, 0, true, ES, Rs::Removed, Ct::Old, true),
-        Verdict::Drop { reason: DropReason::DestUnavailableExpired, expire_old: true }
+        Verdict::Drop {
+            reason: DropReason::DestUnavailableExpired,
+            expire_old: true
+        }
     );
 }
 
@@ -114,7 +162,11 @@ fn linux_4_19_drop_first_syn_p1() {
 fn controlled_entries_spec_2_4() {
     let mut f = facts(TW, Rs::Healthy, Ct::Fresh, true, true);
     f.controlled = true;
-    let k = Knobs { profile: Profile::Linux5_16, conn_reuse_mode: 1, expire_nodest_conn: true };
+    let k = Knobs {
+        profile: Profile::Linux5_16,
+        conn_reuse_mode: 1,
+        expire_nodest_conn: true,
+    };
     assert_eq!(decide(&k, &f), CONT);
     f.weight0 = true;
     assert_eq!(decide(&k, &f), RESCHED);
@@ -126,10 +178,23 @@ fn controlled_entries_spec_2_4() {
 fn controlling_entry_with_old_conntrack_stays() {
     let mut f = facts(TW, Rs::Healthy, Ct::Old, true, true);
     f.n_control = 1;
-    let k = Knobs { profile: Profile::Linux5_16, conn_reuse_mode: 1, expire_nodest_conn: false };
+    let k = Knobs {
+        profile: Profile::Linux5_16,
+        conn_reuse_mode: 1,
+        expire_nodest_conn: false,
+    };
     assert_eq!(decide(&k, &f), CONT);
-    f.ct = CtInfo { present: true, confirmed: false };
-    assert_eq!(decide(&k, &f), Verdict::Reschedule { expire_old: false, clear_nfct: true });
+    f.ct = CtInfo {
+        present: true,
+        confirmed: false,
+    };
+    assert_eq!(
+        decide(&k, &f),
+        Verdict::Reschedule {
+            expire_old: false,
+            clear_nfct: true
+        }
+    );
 }
 
 /// The whole product for `safe`: a new connection is never dropped, never stays on a weight-0
@@ -143,9 +208,15 @@ fn safe_over_the_whole_matrix() {
                 for nodest in [false, true] {
                     for ct in [Ct::None, Ct::Fresh, Ct::Old] {
                         for nfct in [false, true] {
-                            let k = Knobs { profile: Profile::Safe, conn_reuse_mode: mode, expire_nodest_conn: nodest };
+                            let k = Knobs {
+                                profile: Profile::Safe,
+                                conn_reuse_mode: mode,
+                                expire_nodest_conn: nodest,
+                            };
                             let v = decide(&k, &facts(state, rs, ct, nfct, true));
-                            let ctx = format!("{state:?} {rs:?} mode={mode} nodest={nodest} {ct:?} nfct={nfct}");
+                            let ctx = format!(
+                                "{state:?} {rs:?} mode={mode} nodest={nodest} {ct:?} nfct={nfct}"
+                            );
                             assert!(!matches!(v, Verdict::Drop { .. }), "{ctx}: {v:?}");
                             if rs != Rs::Healthy || state.is_closing() {
                                 assert!(matches!(v, Verdict::Reschedule { .. }), "{ctx}: {v:?}");
@@ -180,7 +251,11 @@ fn kernel_profiles_over_the_whole_matrix() {
                                 assert_ne!(v, Verdict::ResetAndRetire);
                                 if rs != Rs::Removed {
                                     if let Verdict::Drop { reason, .. } = v {
-                                        assert_eq!(reason, DropReason::ReuseConntrack, "{p} {state:?} {rs:?}");
+                                        assert_eq!(
+                                            reason,
+                                            DropReason::ReuseConntrack,
+                                            "{p} {state:?} {rs:?}"
+                                        );
                                     }
                                 }
                                 // mode 0, no expire_nodest_conn: always the same real server

@@ -182,6 +182,7 @@ impl Model {
             let addr: IpAddr = format!("10.0.{}.2", 10 + n).parse().unwrap();
             let id = m.arena.insert(Dest {
                 svc: ServiceId(0),
+                svc_key: rvs_core::service::ServiceKey::Fwmark { v6: false, mark: 1 },
                 cfg: DestConfig::new(addr, 80).fwd(ForwardMethod::Masq).weight(w),
                 last_weight: w,
                 available: true,

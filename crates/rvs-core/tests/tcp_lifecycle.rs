@@ -25,7 +25,9 @@ fn nat_client_close_lifecycle_spec_3_1_3_and_1_6() {
     assert_eq!(lab.states_of(C.1), ["SYN_RECV"]);
     assert_eq!(lab.counts(k, RS1, 80), (1, 0), "SYN_RECV counts as active");
     let r = lab.tcp((RS1, 80), C, SYNACK);
-    assert!(matches!(r, Decision::Forward(f) if f.xmit == Xmit::Nat { src: Some((ip(V.0), 80)), dst: None }));
+    assert!(
+        matches!(r, Decision::Forward(f) if f.xmit == Xmit::Nat { src: Some((ip(V.0), 80)), dst: None })
+    );
     let _ = lab.tcp(C, V, ACK);
     assert_eq!(lab.states_of(C.1), ["ESTABLISHED"]);
     let _ = lab.tcp(C, V, FINACK);
@@ -130,8 +132,18 @@ fn set_tcp_timeout_applies_on_next_packet_spec_8_7() {
     lab.nat_rs(k, RS1, 80, 1);
     lab.connect(C, V).unwrap();
     assert_eq!(lab.e.conns()[0].expires_ms, 900_000);
-    lab.cmd(rvs_core::command::Command::SetTimeouts(rvs_core::command::Timeouts { tcp: 600, tcpfin: 60, udp: 120 }));
-    assert_eq!(lab.e.conns()[0].expires_ms, 900_000, "existing deadline unchanged");
+    lab.cmd(rvs_core::command::Command::SetTimeouts(
+        rvs_core::command::Timeouts {
+            tcp: 600,
+            tcpfin: 60,
+            udp: 120,
+        },
+    ));
+    assert_eq!(
+        lab.e.conns()[0].expires_ms,
+        900_000,
+        "existing deadline unchanged"
+    );
     let _ = lab.tcp(C, V, PSHACK);
     assert_eq!(lab.e.conns()[0].expires_ms, 600_000);
 }
@@ -143,7 +155,10 @@ fn no_destination_answers_port_unreachable_spec_2_6_4() {
     let mut lab = Lab::new(Profile::Linux5_16);
     let k = lab.tcp_service(V.0, V.1, "rr");
     lab.nat_rs(k, RS1, 80, 0);
-    assert_eq!(lab.tcp(C, V, SYN), Decision::Answer(Answer::IcmpPortUnreachable));
+    assert_eq!(
+        lab.tcp(C, V, SYN),
+        Decision::Answer(Answer::IcmpPortUnreachable)
+    );
     assert_eq!(lab.e.conn_count(), 0);
     assert_eq!(lab.tcp(C, ("10.0.0.100", 22), SYN), Decision::Pass);
 }
@@ -156,7 +171,13 @@ fn mid_stream_segment_without_entry_spec_2_6_2() {
     let k = lab.tcp_service(V.0, V.1, "rr");
     lab.nat_rs(k, RS1, 80, 1);
     let d = lab.tcp_seq(C, V, ACK, 5000, 7000);
-    assert_eq!(d, Decision::Answer(Answer::TcpRst { seq: 7000, ack: None }));
+    assert_eq!(
+        d,
+        Decision::Answer(Answer::TcpRst {
+            seq: 7000,
+            ack: None
+        })
+    );
     assert_eq!(lab.tcp(C, V, RST), Decision::Drop(DropReason::NoConnection));
     lab.sysctl("sloppy_tcp", "1");
     let d = lab.tcp(C, V, ACK);
@@ -170,7 +191,10 @@ fn port_zero_needs_persistence_spec_2_6_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
     let k = lab.tcp_service(V.0, 0, "rr");
     lab.nat_rs(k, RS1, 0, 1);
-    assert_eq!(lab.tcp(C, ("10.0.0.100", 443), SYN), Decision::Answer(Answer::IcmpPortUnreachable));
+    assert_eq!(
+        lab.tcp(C, ("10.0.0.100", 443), SYN),
+        Decision::Answer(Answer::IcmpPortUnreachable)
+    );
 }
 
 /// A real server with port 0 takes the packet's port (spec §2.6.3 step 6).
@@ -178,9 +202,12 @@ fn port_zero_needs_persistence_spec_2_6_3() {
 fn dest_port_zero_keeps_the_packet_port_spec_2_6_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
     let key = rvs_core::service::ServiceKey::Fwmark { v6: false, mark: 1 };
-    lab.cmd(rvs_core::command::Command::AddService(rvs_core::service::ServiceConfig::new(key).scheduler("rr")));
+    lab.cmd(rvs_core::command::Command::AddService(
+        rvs_core::service::ServiceConfig::new(key).scheduler("rr"),
+    ));
     lab.nat_rs(key, RS1, 0, 1);
-    let p = rvs_core::PacketMeta::tcp((ip(C.0), C.1), (ip("10.9.9.9"), 8443), SYN, 1, 0).with_fwmark(1);
+    let p =
+        rvs_core::PacketMeta::tcp((ip(C.0), C.1), (ip("10.9.9.9"), 8443), SYN, 1, 0).with_fwmark(1);
     let d = lab.e.handle_packet(lab.now, &p);
     assert_eq!(nat_target(&d), Some((ip(RS1), 8443)));
 }
@@ -193,6 +220,9 @@ fn non_first_fragment_is_dropped() {
     lab.nat_rs(k, RS1, 80, 1);
     let mut p = rvs_core::PacketMeta::tcp((ip(C.0), C.1), (ip(V.0), V.1), SYN, 1, 0);
     p.frag = rvs_packet::Fragment::NonFirst;
-    assert_eq!(lab.e.handle_packet(lab.now, &p), Decision::Drop(DropReason::NonFirstFragment));
+    assert_eq!(
+        lab.e.handle_packet(lab.now, &p),
+        Decision::Drop(DropReason::NonFirstFragment)
+    );
     assert_eq!(lab.e.counters().drop_count(DropReason::NonFirstFragment), 1);
 }

@@ -23,7 +23,11 @@ fn udp_is_inactive_and_lives_300s_spec_3_2() {
     let r = lab.udp(("10.0.11.2", 53), c);
     assert!(is_forward(&r));
     assert_eq!(lab.e.conns()[0].expires_ms, 300_000);
-    lab.cmd(Command::SetTimeouts(Timeouts { tcp: 0, tcpfin: 0, udp: 20 }));
+    lab.cmd(Command::SetTimeouts(Timeouts {
+        tcp: 0,
+        tcpfin: 0,
+        udp: 20,
+    }));
     let _ = lab.udp(c, ("10.0.0.100", 53));
     assert_eq!(lab.e.conns()[0].expires_ms, 20_000);
 }
@@ -48,16 +52,31 @@ fn udp_sticks_to_weight0_server_in_kernel_profiles_p7() {
 #[test]
 fn one_packet_scheduling_p19() {
     let mut lab = Lab::new(Profile::Linux5_16);
-    let key = ServiceKey::Addr { proto: Protocol::Udp, addr: ip("10.0.0.103"), port: 5000 };
-    lab.cmd(Command::AddService(ServiceConfig::new(key).scheduler("rr").flags(ServiceFlags::ONEPACKET)));
+    let key = ServiceKey::Addr {
+        proto: Protocol::Udp,
+        addr: ip("10.0.0.103"),
+        port: 5000,
+    };
+    lab.cmd(Command::AddService(
+        ServiceConfig::new(key)
+            .scheduler("rr")
+            .flags(ServiceFlags::ONEPACKET),
+    ));
     lab.nat_rs(key, "10.0.11.2", 5000, 1);
     lab.nat_rs(key, "10.0.12.2", 5000, 1);
     let mut seen = vec![];
     for _ in 0..4 {
-        seen.push(nat_target(&lab.udp(("10.0.1.2", 6000), ("10.0.0.103", 5000))).unwrap().0);
+        seen.push(
+            nat_target(&lab.udp(("10.0.1.2", 6000), ("10.0.0.103", 5000)))
+                .unwrap()
+                .0,
+        );
     }
     assert_eq!(lab.e.conn_count(), 0);
-    assert_ne!(seen[0], seen[1], "each datagram is scheduled (rr alternates)");
+    assert_ne!(
+        seen[0], seen[1],
+        "each datagram is scheduled (rr alternates)"
+    );
     lab.advance(2.1);
     assert_eq!(lab.e.service(&key).unwrap().stats.conns, 4);
 }
@@ -67,13 +86,20 @@ fn one_packet_scheduling_p19() {
 #[test]
 fn sctp_association_spec_3_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
-    let key = ServiceKey::Addr { proto: Protocol::Sctp, addr: ip("10.0.0.100"), port: 3868 };
+    let key = ServiceKey::Addr {
+        proto: Protocol::Sctp,
+        addr: ip("10.0.0.100"),
+        port: 3868,
+    };
     lab.cmd(Command::AddService(ServiceConfig::new(key).scheduler("rr")));
     lab.nat_rs(key, "10.0.11.2", 3868, 1);
     let c = (ip("10.0.1.2"), 40000);
     let v = (ip("10.0.0.100"), 3868);
     let rs = (ip("10.0.11.2"), 3868);
-    let send = |lab: &mut Lab, from, to, chunk| lab.e.handle_packet(lab.now, &PacketMeta::sctp(from, to, chunk));
+    let send = |lab: &mut Lab, from, to, chunk| {
+        lab.e
+            .handle_packet(lab.now, &PacketMeta::sctp(from, to, chunk))
+    };
     assert!(is_forward(&send(&mut lab, c, v, ch::INIT)));
     assert_eq!(lab.states_of(40000), ["INIT1"]);
     let _ = send(&mut lab, rs, c, ch::INIT_ACK);
@@ -89,5 +115,10 @@ fn sctp_association_spec_3_3() {
     let _ = send(&mut lab, c, v, ch::ABORT);
     assert_eq!(lab.states_of(40000), ["CLOSED"]);
     // A non-INIT chunk of an unknown association does not create one (spec §2.6.2).
-    assert!(!is_forward(&send(&mut lab, (ip("10.0.1.9"), 1), v, ch::DATA)));
+    assert!(!is_forward(&send(
+        &mut lab,
+        (ip("10.0.1.9"), 1),
+        v,
+        ch::DATA
+    )));
 }

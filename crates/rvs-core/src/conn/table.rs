@@ -89,7 +89,11 @@ impl<A: Addr> Conn<A> {
     /// The controlling template of a connection, if any.
     #[inline]
     pub fn control(&self) -> Option<u32> {
-        if self.is_template() || self.link == NONE { None } else { Some(self.link) }
+        if self.is_template() || self.link == NONE {
+            None
+        } else {
+            Some(self.link)
+        }
     }
     /// Number of connections a template controls (0 for connections).
     #[inline]
@@ -141,7 +145,8 @@ impl<A: Addr> ConnTable<A> {
         let h = self.hasher.clone();
         let (slab, lp) = (&self.slab, &self.lpool);
         self.in_idx.reserve(n, |&i| in_hash(&h, &slab[i as usize]));
-        self.out_idx.reserve(n, |&i| out_hash(&h, &slab[i as usize], lp));
+        self.out_idx
+            .reserve(n, |&i| out_hash(&h, &slab[i as usize], lp));
     }
 
     /// Entries in the table (connections and templates).
@@ -170,7 +175,11 @@ impl<A: Addr> ConnTable<A> {
 
     /// Every live entry.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn<A>)> {
-        self.slab.iter().enumerate().filter(|(_, c)| !c.has(FREE)).map(|(i, c)| (i as u32, c))
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.has(FREE))
+            .map(|(i, c)| (i as u32, c))
     }
 
     /// Number of slab slots (live and free), for sweeps.
@@ -206,7 +215,9 @@ impl<A: Addr> ConnTable<A> {
     /// the client-side index and, if `reply_index`, to the real-server-side index.
     pub fn hash(&mut self, i: u32, reply_index: bool) {
         let h = self.hasher.clone();
-        let Some(c) = self.slab.get_mut(i as usize) else { return };
+        let Some(c) = self.slab.get_mut(i as usize) else {
+            return;
+        };
         if c.has(HASHED) {
             return;
         }
@@ -214,11 +225,15 @@ impl<A: Addr> ConnTable<A> {
         let c = *c;
         let (slab, lp) = (&self.slab, &self.lpool);
         if c.is_template() {
-            self.tmpl_idx.insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+            self.tmpl_idx
+                .insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
         } else {
-            self.in_idx.insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+            self.in_idx
+                .insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
             if reply_index {
-                self.out_idx.insert_unique(out_hash(&h, &c, lp), i, |&j| out_hash(&h, &slab[j as usize], lp));
+                self.out_idx.insert_unique(out_hash(&h, &c, lp), i, |&j| {
+                    out_hash(&h, &slab[j as usize], lp)
+                });
             }
         }
     }
@@ -226,18 +241,27 @@ impl<A: Addr> ConnTable<A> {
     /// Removes an entry from the lookup indexes (it stays allocated).
     pub fn unhash(&mut self, i: u32) {
         let h = self.hasher.clone();
-        let Some(c) = self.slab.get_mut(i as usize) else { return };
+        let Some(c) = self.slab.get_mut(i as usize) else {
+            return;
+        };
         if !c.has(HASHED) {
             return;
         }
         c.flags &= !HASHED;
         let c = *c;
-        let idx = if c.is_template() { &mut self.tmpl_idx } else { &mut self.in_idx };
+        let idx = if c.is_template() {
+            &mut self.tmpl_idx
+        } else {
+            &mut self.in_idx
+        };
         if let Ok(e) = idx.find_entry(in_hash(&h, &c), |&j| j == i) {
             e.remove();
         }
         if !c.is_template() {
-            if let Ok(e) = self.out_idx.find_entry(out_hash(&h, &c, &self.lpool), |&j| j == i) {
+            if let Ok(e) = self
+                .out_idx
+                .find_entry(out_hash(&h, &c, &self.lpool), |&j| j == i)
+            {
                 e.remove();
             }
         }
@@ -251,7 +275,11 @@ impl<A: Addr> ConnTable<A> {
         self.in_idx
             .find(hash, |&j| {
                 let c = &slab[j as usize];
-                c.cport == cport && c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
+                c.cport == cport
+                    && c.vport == vport
+                    && c.caddr == caddr
+                    && c.vaddr == vaddr
+                    && c.proto == proto
             })
             .copied()
     }
@@ -266,7 +294,11 @@ impl<A: Addr> ConnTable<A> {
             .find(hash, |&j| {
                 let c = &slab[j as usize];
                 let (ca, cp) = out_client(c, lpool);
-                c.dport == sport && cp == dport && c.daddr == saddr && ca == daddr && c.proto == proto
+                c.dport == sport
+                    && cp == dport
+                    && c.daddr == saddr
+                    && ca == daddr
+                    && c.proto == proto
             })
             .copied()
     }
@@ -301,7 +333,10 @@ impl<A: Addr> ConnTable<A> {
 #[inline]
 fn out_client<A: Addr>(c: &Conn<A>, lpool: &[A]) -> (A, u16) {
     if c.fwd() == crate::conn::flags::FWD_FULLNAT {
-        (lpool.get(c.laddr as usize).copied().unwrap_or_default(), c.lport)
+        (
+            lpool.get(c.laddr as usize).copied().unwrap_or_default(),
+            c.lport,
+        )
     } else {
         (c.caddr, c.cport)
     }

@@ -38,7 +38,11 @@ pub(crate) struct NewConn<A: Addr> {
 impl Core {
     /// The kernel's `ip_vs_conn_new` + `ip_vs_bind_dest` (spec §2.10): allocates, binds to the
     /// real server (counters, OVERLOAD), indexes, and files the entry in the wheel.
-    pub(crate) fn conn_new<A: Fam>(&mut self, tab: &mut ConnTable<A>, n: NewConn<A>) -> Result<u32, DropReason> {
+    pub(crate) fn conn_new<A: Fam>(
+        &mut self,
+        tab: &mut ConnTable<A>,
+        n: NewConn<A>,
+    ) -> Result<u32, DropReason> {
         if self.conn_count >= self.conn_max as usize {
             return Err(DropReason::TableFull);
         }
@@ -121,14 +125,18 @@ impl Core {
     #[inline]
     pub(crate) fn refresh<A: Addr>(&self, tab: &mut ConnTable<A>, i: u32) {
         let now = self.tick();
+        let next = tab.wheel.next_tick();
         let Some(c) = tab.get_mut(i) else { return };
         if c.has(cf::ONE_PACKET) {
             return;
         }
         c.expires = now.add(c.timeout);
         let expires = c.expires;
-        if expires.after(c.wheel) || expires == c.wheel {
-            return; // filed early enough: the wheel re-files it when its slot comes
+        // Filed in a slot still to come, at or before the new deadline: the wheel re-files it
+        // when that slot comes. (An entry whose slot is being processed is not filed.)
+        let filed = !next.after(c.wheel);
+        if filed && !c.wheel.after(expires) {
+            return;
         }
         let at = tab.wheel.slot_for(expires);
         if let Some(c) = tab.get_mut(i) {
@@ -149,6 +157,7 @@ impl Core {
     pub(crate) fn run_wheel<A: Fam>(&mut self, tab: &mut ConnTable<A>, now: Instant) {
         let t = now.tick();
         while let Some((slot, items)) = tab.wheel.pop_due(t) {
+            self.timer_tick = Some(slot);
             for &i in &items {
                 let Some(c) = tab.get(i) else { continue };
                 if c.wheel != slot {
@@ -166,6 +175,7 @@ impl Core {
             }
             tab.wheel.recycle(slot, items);
         }
+        self.timer_tick = None;
     }
 
     /// The kernel's `ip_vs_conn_expire` (spec §2.10). `forced`: a defence drop, which also
@@ -199,7 +209,9 @@ impl Core {
 
     /// The kernel's `ip_vs_unbind_dest`: counters down, OVERLOAD re-evaluated (spec §4.15).
     fn unbind<A: Addr>(&mut self, c: &Conn<A>) {
-        let Some(d) = self.dests.get_mut(c.dest) else { return };
+        let Some(d) = self.dests.get_mut(c.dest) else {
+            return;
+        };
         if c.is_template() {
             d.persistconns = d.persistconns.saturating_sub(1);
         } else if c.has(cf::INACTIVE) {
@@ -230,10 +242,18 @@ impl Core {
 
     /// The protocol state transition for a packet seen in `dir` (spec §3): the new state, the
     /// active/inactive move, the template's ASSURED bit, and the new timeout.
-    pub(crate) fn set_state<A: Addr>(&mut self, tab: &mut ConnTable<A>, i: u32, dir: Direction, p: &PacketMeta) {
+    pub(crate) fn set_state<A: Addr>(
+        &mut self,
+        tab: &mut ConnTable<A>,
+        i: u32,
+        dir: Direction,
+        p: &PacketMeta,
+    ) {
         let secure = self.secure_tcp();
         let Some(c) = tab.get_mut(i) else { return };
-        let Some(proto) = Protocol::from_ipproto(c.proto) else { return };
+        let Some(proto) = Protocol::from_ipproto(c.proto) else {
+            return;
+        };
         let mut dir = dir;
         if proto != Protocol::Udp && c.has(cf::NOOUTPUT) {
             if dir == Direction::Output {
@@ -248,7 +268,14 @@ impl Core {
                 let n = tcp::transition(secure, dir, cur, flags);
                 (n as u8, n == TcpState::Established)
             }
-            (Protocol::Sctp, L4::Sctp { first_chunk, cookie_then_abort, .. }) => {
+            (
+                Protocol::Sctp,
+                L4::Sctp {
+                    first_chunk,
+                    cookie_then_abort,
+                    ..
+                },
+            ) => {
                 let cur = SctpState::from_u8(c.state).unwrap_or(SctpState::None);
                 let n = sctp::transition(dir, cur, sctp::event(first_chunk, cookie_then_abort));
                 (n as u8, n == SctpState::Established)
@@ -327,7 +354,11 @@ impl Engine {
             _ => false,
         };
         // drop_packet
-        let rate = if nomem { (amem / (amem - avail).max(1)).max(1) as i32 } else { 0 };
+        let rate = if nomem {
+            (amem / (amem - avail).max(1)).max(1) as i32
+        } else {
+            0
+        };
         c.defence.drop_rate = match s.drop_packet {
             1 if nomem => {
                 s.drop_packet = 2;
@@ -362,7 +393,6 @@ impl Engine {
             core.random_dropentry(tab);
         }
     }
-
 }
 
 impl Core {
@@ -377,7 +407,9 @@ impl Core {
         let now = self.tick();
         for k in 0..span {
             let i = (start + k) % slots;
-            let Some(c) = tab.get(i).copied() else { continue };
+            let Some(c) = tab.get(i).copied() else {
+                continue;
+            };
             if c.n_control() > 0 {
                 continue;
             }
@@ -389,7 +421,11 @@ impl Core {
                     .get(c.dest)
                     .and_then(|d| self.services.get(d.svc))
                     .is_some_and(|s| s.cfg.flags.has(crate::service::ServiceFlags::ONEPACKET));
-                if ops { self.todrop_entry(&c, now) } else { c.state & 1 == 0 }
+                if ops {
+                    self.todrop_entry(&c, now)
+                } else {
+                    c.state & 1 == 0
+                }
             } else {
                 match Protocol::from_ipproto(c.proto) {
                     Some(Protocol::Tcp) => match TcpState::from_u8(c.state) {

@@ -56,7 +56,9 @@ pub(super) fn apply(e: &mut Engine, now: Instant, cmd: Command) -> Result<(), Ad
         Command::SetTimeouts(t) => {
             for (name, v) in [("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)] {
                 if v > MAX_TIMEOUT {
-                    return Err(AdmError::Invalid(format!("{name} timeout {v} exceeds {MAX_TIMEOUT} s")));
+                    return Err(AdmError::Invalid(format!(
+                        "{name} timeout {v} exceeds {MAX_TIMEOUT} s"
+                    )));
                 }
             }
             e.core.timeouts.set(t);
@@ -110,7 +112,11 @@ fn validate_service(cfg: &ServiceConfig) -> Result<(), AdmError> {
     match (cfg.key.is_v6(), cfg.netmask) {
         (true, crate::addr::Netmask::V6(p)) if (1..=128).contains(&p) => {}
         (false, crate::addr::Netmask::V4(_)) => {}
-        _ => return Err(AdmError::Invalid("netmask does not fit the address family".into())),
+        _ => {
+            return Err(AdmError::Invalid(
+                "netmask does not fit the address family".into(),
+            ));
+        }
     }
     if cfg.pe_name.is_some() {
         // The kernel has one persistence engine (sip); rvs has none yet.
@@ -124,7 +130,9 @@ impl Core {
         if name == "none" {
             return Ok(None);
         }
-        sched::by_name(name, &self.sched_opts).map(Some).ok_or(AdmError::NoScheduler)
+        sched::by_name(name, &self.sched_opts)
+            .map(Some)
+            .ok_or(AdmError::NoScheduler)
     }
 
     fn add_service(&mut self, cfg: ServiceConfig) -> Result<(), AdmError> {
@@ -135,25 +143,49 @@ impl Core {
         validate_service(&cfg)?;
         let mut sched = sched;
         if let Some(s) = sched.as_mut() {
-            s.init(Dests { order: &[], arena: &self.dests });
+            s.init(Dests {
+                order: &[],
+                arena: &self.dests,
+            });
         }
-        self.services.insert(Service { cfg, dests: Vec::new(), sched, stats: Stats::default() });
+        self.services.insert(Service {
+            cfg,
+            dests: Vec::new(),
+            sched,
+            stats: Stats::default(),
+        });
         Ok(())
     }
 
     fn edit_service(&mut self, cfg: ServiceConfig) -> Result<(), AdmError> {
-        let id = self.services.find_key(&cfg.key).ok_or(AdmError::NoService)?;
+        let id = self
+            .services
+            .find_key(&cfg.key)
+            .ok_or(AdmError::NoService)?;
         let svc = self.services.get(id).ok_or(AdmError::NoService)?;
-        let new_sched = if svc.cfg.scheduler != cfg.scheduler { Some(self.new_sched(&cfg.scheduler)?) } else { None };
+        let new_sched = if svc.cfg.scheduler != cfg.scheduler {
+            Some(self.new_sched(&cfg.scheduler)?)
+        } else {
+            None
+        };
         validate_service(&cfg)?;
         if cfg.scheduler == "mh" && svc.dests.len() > self.maglev_size() {
-            return Err(AdmError::Invalid("more real servers than Maglev table slots".into()));
+            return Err(AdmError::Invalid(
+                "more real servers than Maglev table slots".into(),
+            ));
         }
-        let Core { services, dests, .. } = self;
-        let Some(svc) = services.get_mut(id) else { return Err(AdmError::NoService) };
+        let Core {
+            services, dests, ..
+        } = self;
+        let Some(svc) = services.get_mut(id) else {
+            return Err(AdmError::NoService);
+        };
         if let Some(mut s) = new_sched {
             if let Some(s) = s.as_mut() {
-                s.init(Dests { order: &svc.dests, arena: dests });
+                s.init(Dests {
+                    order: &svc.dests,
+                    arena: dests,
+                });
             }
             svc.sched = s;
         }
@@ -167,14 +199,18 @@ impl Core {
 
     /// Deletes a service: its real servers go to the trash; entries stay (spec §2.10).
     fn del_service(&mut self, id: ServiceId, _now: Instant) {
-        let Some(svc) = self.services.remove(id) else { return };
+        let Some(svc) = self.services.remove(id) else {
+            return;
+        };
         for d in svc.dests {
             self.trash_dest(d);
         }
     }
 
     fn zero_service(&mut self, id: ServiceId) {
-        let Core { services, dests, .. } = self;
+        let Core {
+            services, dests, ..
+        } = self;
         if let Some(s) = services.get_mut(id) {
             s.stats.zero();
             for &d in &s.dests {
@@ -185,7 +221,9 @@ impl Core {
 
     /// Moves an unlinked real server to the trash (or frees it when nothing references it).
     fn trash_dest(&mut self, d: DestId) {
-        let Some(dest) = self.dests.get_mut(d) else { return };
+        let Some(dest) = self.dests.get_mut(d) else {
+            return;
+        };
         dest.available = false;
         dest.trash_idle_since = None;
         if dest.cfg.fwd == ForwardMethod::Masq
@@ -208,7 +246,11 @@ impl Core {
 
     fn validate_dest(&self, svc: &Service, cfg: &DestConfig) -> Result<(), AdmError> {
         if cfg.weight > i32::MAX as u32 {
-            return Err(AdmError::Range(format!("weight {} is above {}", cfg.weight, i32::MAX)));
+            return Err(AdmError::Range(format!(
+                "weight {} is above {}",
+                cfg.weight,
+                i32::MAX
+            )));
         }
         if cfg.l_threshold > cfg.u_threshold {
             return Err(AdmError::Range(format!(
@@ -221,29 +263,50 @@ impl Core {
             return Err(AdmError::AddressFamily);
         }
         if cfg.addr.is_unspecified() || cfg.addr.is_multicast() {
-            return Err(AdmError::Invalid(format!("{} is not a unicast address", cfg.addr)));
+            return Err(AdmError::Invalid(format!(
+                "{} is not a unicast address",
+                cfg.addr
+            )));
         }
-        if cfg.fwd == ForwardMethod::Tunnel && cfg.tunnel.kind == TunnelType::Gue && cfg.tunnel.port == 0 {
+        if cfg.fwd == ForwardMethod::Tunnel
+            && cfg.tunnel.kind == TunnelType::Gue
+            && cfg.tunnel.port == 0
+        {
             return Err(AdmError::Invalid("GUE tunnel needs a port".into()));
         }
         if cfg.fwd == ForwardMethod::FullNat {
-            let pool = if cfg.addr.is_ipv4() { &self.ports_v4 } else { &self.ports_v6 };
+            let pool = if cfg.addr.is_ipv4() {
+                &self.ports_v4
+            } else {
+                &self.ports_v6
+            };
             if pool.addresses() == 0 {
-                return Err(AdmError::Invalid("full NAT needs local addresses (fullnat_addrs)".into()));
+                return Err(AdmError::Invalid(
+                    "full NAT needs local addresses (fullnat_addrs)".into(),
+                ));
             }
         }
         Ok(())
     }
 
     fn add_dest(&mut self, key: ServiceKey, cfg: DestConfig) -> Result<(), AdmError> {
-        let id = self.services.find_key(&key).ok_or(AdmError::ServiceNotDefined)?;
+        let id = self
+            .services
+            .find_key(&key)
+            .ok_or(AdmError::ServiceNotDefined)?;
         let svc = self.services.get(id).ok_or(AdmError::ServiceNotDefined)?;
         self.validate_dest(svc, &cfg)?;
-        if svc.dests.iter().any(|&d| self.dests[d].cfg.addr == cfg.addr && self.dests[d].cfg.port == cfg.port) {
+        if svc
+            .dests
+            .iter()
+            .any(|&d| self.dests[d].cfg.addr == cfg.addr && self.dests[d].cfg.port == cfg.port)
+        {
             return Err(AdmError::DestExists);
         }
         if svc.cfg.scheduler == "mh" && svc.dests.len() + 1 > self.maglev_size() {
-            return Err(AdmError::Invalid("more real servers than Maglev table slots".into()));
+            return Err(AdmError::Invalid(
+                "more real servers than Maglev table slots".into(),
+            ));
         }
         // Revive a trashed real server with the same service key, address and port.
         let revived = self.trash.iter().position(|&t| {
@@ -258,34 +321,38 @@ impl Core {
                 d.available = true;
                 d.trash_idle_since = None;
                 update_dest(d, &cfg);
-                d.last_weight = if cfg.weight > 0 { cfg.weight } else { d.last_weight };
+                d.last_weight = if cfg.weight > 0 {
+                    cfg.weight
+                } else {
+                    d.last_weight
+                };
                 did
             }
-            None => self.dests.insert(Dest {
-                svc: id,
-                svc_key: key,
-                cfg,
-                last_weight: cfg.weight,
-                available: true,
-                overload: false,
-                activeconns: 0,
-                inactconns: 0,
-                persistconns: 0,
-                refs: 0,
-                trash_idle_since: None,
-                stats: Stats::default(),
-            }),
+            None => self.dests.insert(Dest::new(id, key, cfg)),
         };
         if cfg.fwd == ForwardMethod::Masq
             && let ServiceKey::Addr { proto, .. } = key
         {
-            *self.rs_index.entry((proto, cfg.addr, cfg.port)).or_insert(0) += 1;
+            *self
+                .rs_index
+                .entry((proto, cfg.addr, cfg.port))
+                .or_insert(0) += 1;
         }
-        let Core { services, dests, .. } = self;
-        let Some(svc) = services.get_mut(id) else { return Err(AdmError::ServiceNotDefined) };
+        let Core {
+            services, dests, ..
+        } = self;
+        let Some(svc) = services.get_mut(id) else {
+            return Err(AdmError::ServiceNotDefined);
+        };
         svc.dests.insert(0, did);
         if let Some(s) = svc.sched.as_mut() {
-            s.add_dest(Dests { order: &svc.dests, arena: dests }, did);
+            s.add_dest(
+                Dests {
+                    order: &svc.dests,
+                    arena: dests,
+                },
+                did,
+            );
         }
         Ok(())
     }
@@ -300,10 +367,15 @@ impl Core {
     }
 
     fn edit_dest(&mut self, key: ServiceKey, cfg: DestConfig) -> Result<(), AdmError> {
-        let id = self.services.find_key(&key).ok_or(AdmError::ServiceNotDefined)?;
+        let id = self
+            .services
+            .find_key(&key)
+            .ok_or(AdmError::ServiceNotDefined)?;
         let svc = self.services.get(id).ok_or(AdmError::ServiceNotDefined)?;
         self.validate_dest(svc, &cfg)?;
-        let (_, did) = self.find_dest(id, cfg.addr, cfg.port).ok_or(AdmError::NoDest)?;
+        let (_, did) = self
+            .find_dest(id, cfg.addr, cfg.port)
+            .ok_or(AdmError::NoDest)?;
         let old_fwd = self.dests[did].cfg.fwd;
         if let ServiceKey::Addr { proto, .. } = key {
             let k = (proto, cfg.addr, cfg.port);
@@ -323,22 +395,52 @@ impl Core {
         if cfg.weight > 0 {
             d.last_weight = cfg.weight;
         }
-        let Core { services, dests, .. } = self;
-        let Some(svc) = services.get_mut(id) else { return Err(AdmError::ServiceNotDefined) };
+        let Core {
+            services, dests, ..
+        } = self;
+        let Some(svc) = services.get_mut(id) else {
+            return Err(AdmError::ServiceNotDefined);
+        };
         if let Some(s) = svc.sched.as_mut() {
-            s.upd_dest(Dests { order: &svc.dests, arena: dests }, did);
+            s.upd_dest(
+                Dests {
+                    order: &svc.dests,
+                    arena: dests,
+                },
+                did,
+            );
         }
         Ok(())
     }
 
-    fn del_dest(&mut self, key: ServiceKey, addr: IpAddr, port: u16, _now: Instant) -> Result<(), AdmError> {
-        let id = self.services.find_key(&key).ok_or(AdmError::ServiceNotDefined)?;
+    fn del_dest(
+        &mut self,
+        key: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        _now: Instant,
+    ) -> Result<(), AdmError> {
+        let id = self
+            .services
+            .find_key(&key)
+            .ok_or(AdmError::ServiceNotDefined)?;
         let (pos, did) = self.find_dest(id, addr, port).ok_or(AdmError::NoDest)?;
-        let Core { services, dests, .. } = self;
-        let Some(svc) = services.get_mut(id) else { return Err(AdmError::ServiceNotDefined) };
+        let Core {
+            services, dests, ..
+        } = self;
+        let Some(svc) = services.get_mut(id) else {
+            return Err(AdmError::ServiceNotDefined);
+        };
         svc.dests.remove(pos);
         if let Some(s) = svc.sched.as_mut() {
-            s.del_dest(Dests { order: &svc.dests, arena: dests }, did, pos);
+            s.del_dest(
+                Dests {
+                    order: &svc.dests,
+                    arena: dests,
+                },
+                did,
+                pos,
+            );
         }
         self.trash_dest(did);
         Ok(())
@@ -353,4 +455,3 @@ fn update_dest(d: &mut Dest, cfg: &DestConfig) {
     }
     d.cfg = *cfg;
 }
-

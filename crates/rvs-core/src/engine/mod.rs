@@ -101,7 +101,10 @@ pub struct EngineCounters {
 
 impl EngineCounters {
     fn new() -> Self {
-        EngineCounters { drops: vec![0; DROP_REASONS], ..Default::default() }
+        EngineCounters {
+            drops: vec![0; DROP_REASONS],
+            ..Default::default()
+        }
     }
     /// Drops for one reason.
     pub fn drop_count(&self, r: DropReason) -> u64 {
@@ -137,6 +140,9 @@ pub(crate) struct Core {
     pub sched_opts: SchedOptions,
     pub conn_count: usize,
     pub now: Instant,
+    /// While the wheel processes a slot: that slot's tick, the time the kernel's timer would
+    /// have fired (so "expire later" re-arms from the deadline, not from `now`).
+    pub timer_tick: Option<Tick>,
     pub next_est: Instant,
     pub next_defence: Instant,
     pub next_trash: Instant,
@@ -223,6 +229,7 @@ impl Engine {
                 sched_opts: cfg.sched,
                 conn_count: 0,
                 now: start,
+                timer_tick: None,
                 next_est: start.add_nanos(ESTIMATOR_PERIOD),
                 next_defence: start.add_nanos(DEFENCE_PERIOD),
                 next_trash: start.add_nanos(TRASH_PERIOD),
@@ -323,8 +330,15 @@ impl Engine {
 
     /// The earliest time at which [`Engine::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Instant {
-        let mut t = self.core.next_est.min(self.core.next_defence).min(self.core.next_trash);
-        for w in [self.v4.wheel.earliest(), self.v6.wheel.earliest()].into_iter().flatten() {
+        let mut t = self
+            .core
+            .next_est
+            .min(self.core.next_defence)
+            .min(self.core.next_trash);
+        for w in [self.v4.wheel.earliest(), self.v6.wheel.earliest()]
+            .into_iter()
+            .flatten()
+        {
             let at = Instant::from_nanos(w.0 as u64 * crate::time::TICK_NANOS);
             // Ticks wrap after 198 days; an instant before `now` means "due".
             t = t.min(at.max(self.core.now));
@@ -375,7 +389,10 @@ impl Engine {
 
     /// Totals (`/proc/net/ip_vs_stats`).
     pub fn totals(&self) -> TotalsView {
-        TotalsView { stats: self.core.totals.reported(), rates: self.core.totals.rates() }
+        TotalsView {
+            stats: self.core.totals.reported(),
+            rates: self.core.totals.rates(),
+        }
     }
 
     /// Every service, in the order they were added, with its real servers in kernel order.
@@ -408,7 +425,11 @@ impl Engine {
     pub fn dest(&self, key: &ServiceKey, addr: IpAddr, port: u16) -> Option<DestView> {
         let c = &self.core;
         let svc = c.services.get(c.services.find_key(key)?)?;
-        svc.dests.iter().map(|&d| &c.dests[d]).find(|d| d.cfg.addr == addr && d.cfg.port == port).map(dest_view)
+        svc.dests
+            .iter()
+            .map(|&d| &c.dests[d])
+            .find(|d| d.cfg.addr == addr && d.cfg.port == port)
+            .map(dest_view)
     }
 
     /// Every entry of the connection tables (`ipvsadm -Lnc`).
@@ -445,12 +466,16 @@ fn conn_views<A: Addr>(core: &Core, tab: &ConnTable<A>, out: &mut Vec<ConnView>)
         let proto = if template && c.proto == 0 {
             "IP"
         } else {
-            Protocol::from_ipproto(c.proto).map(Protocol::name).unwrap_or("IP")
+            Protocol::from_ipproto(c.proto)
+                .map(Protocol::name)
+                .unwrap_or("IP")
         };
         let state = if template {
             if c.state & 1 != 0 { "ASSURED" } else { "NONE" }
         } else {
-            Protocol::from_ipproto(c.proto).map(|p| proto::state_name(p, c.state)).unwrap_or("NONE")
+            Protocol::from_ipproto(c.proto)
+                .map(|p| proto::state_name(p, c.state))
+                .unwrap_or("NONE")
         };
         let vaddr = if template && c.proto == 0 {
             // fwmark templates keep the mark in the address; it shows as an IPv4 address.
@@ -467,7 +492,9 @@ fn conn_views<A: Addr>(core: &Core, tab: &ConnTable<A>, out: &mut Vec<ConnView>)
         };
         let fwd = crate::dest::ForwardMethod::from_conn_flags(c.flags);
         let local = if c.fwd() == cf::FWD_FULLNAT {
-            tab.lpool.get(c.laddr as usize).map(|a| (a.to_ip(), c.lport))
+            tab.lpool
+                .get(c.laddr as usize)
+                .map(|a| (a.to_ip(), c.lport))
         } else {
             None
         };
@@ -492,7 +519,10 @@ impl Core {
     /// Estimator tick: publish counters and update rates (spec §6.2–§6.3). With
     /// `run_estimation=0` (5.16+) nothing advances.
     fn estimator_tick(&mut self) {
-        if self.sysctl.run_estimation == 0 && self.profile != Profile::Linux4_19 && self.profile != Profile::Linux5_9 {
+        if self.sysctl.run_estimation == 0
+            && self.profile != Profile::Linux4_19
+            && self.profile != Profile::Linux5_9
+        {
             return;
         }
         self.totals.tick();
@@ -512,7 +542,9 @@ impl Core {
     fn trash_tick(&mut self, now: Instant) {
         let mut keep = Vec::with_capacity(self.trash.len());
         for &id in &self.trash {
-            let Some(d) = self.dests.get_mut(id) else { continue };
+            let Some(d) = self.dests.get_mut(id) else {
+                continue;
+            };
             if d.refs > 0 {
                 keep.push(id);
                 continue;
@@ -537,10 +569,10 @@ impl Core {
         secs_to_ticks(secs)
     }
 
-    /// The current tick.
+    /// The current tick (during expiry processing: the tick the timer fired at).
     #[inline]
     pub fn tick(&self) -> Tick {
-        self.now.tick()
+        self.timer_tick.unwrap_or_else(|| self.now.tick())
     }
 
     /// Counts a drop.

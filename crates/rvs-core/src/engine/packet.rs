@@ -70,13 +70,31 @@ fn is_new_conn(p: &PacketMeta) -> bool {
 /// without: seq = 0, ACK = SEG.SEQ + SEG.LEN (SYN and FIN count one each).
 fn rst_for(p: &PacketMeta) -> Answer {
     match p.l4 {
-        L4::Tcp { flags, seq, ack, payload_len } if flags.ack() => {
+        L4::Tcp {
+            flags,
+            seq,
+            ack,
+            payload_len,
+        } if flags.ack() => {
             let _ = (seq, payload_len);
-            Answer::TcpRst { seq: ack, ack: None }
+            Answer::TcpRst {
+                seq: ack,
+                ack: None,
+            }
         }
-        L4::Tcp { flags, seq, payload_len, .. } => {
-            let len = payload_len.wrapping_add(flags.syn() as u32).wrapping_add(flags.fin() as u32);
-            Answer::TcpRst { seq: 0, ack: Some(seq.wrapping_add(len)) }
+        L4::Tcp {
+            flags,
+            seq,
+            payload_len,
+            ..
+        } => {
+            let len = payload_len
+                .wrapping_add(flags.syn() as u32)
+                .wrapping_add(flags.fin() as u32);
+            Answer::TcpRst {
+                seq: 0,
+                ack: Some(seq.wrapping_add(len)),
+            }
         }
         _ => Answer::TcpRst { seq: 0, ack: None },
     }
@@ -85,7 +103,13 @@ fn rst_for(p: &PacketMeta) -> Answer {
 impl Core {
     /// A packet that matched an existing entry: `Some(decision)`, or `None` when the packet
     /// must be scheduled afresh.
-    fn existing<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, p: &PacketMeta, proto: Protocol) -> Option<Decision> {
+    fn existing<A: Fam>(
+        &mut self,
+        tab: &mut ConnTable<A>,
+        i: u32,
+        p: &PacketMeta,
+        proto: Protocol,
+    ) -> Option<Decision> {
         let c = *tab.get(i)?;
         let d = self.dests.get(c.dest)?;
         let facts = Facts {
@@ -108,7 +132,10 @@ impl Core {
         };
         match reuse::decide(&knobs, &facts) {
             Verdict::Continue => Some(self.forward_in(tab, i, p, false)),
-            Verdict::Reschedule { expire_old, clear_nfct } => {
+            Verdict::Reschedule {
+                expire_old,
+                clear_nfct,
+            } => {
                 if facts.available {
                     self.counters.reuse_rescheduled += 1;
                 } else {
@@ -135,7 +162,9 @@ impl Core {
             Verdict::ResetAndRetire => {
                 if let L4::Tcp { seq, .. } = p.l4 {
                     let to_server = match c.fwd() {
-                        cf::FWD_MASQ => Some(((c.caddr.to_ip(), c.cport), (c.daddr.to_ip(), c.dport), None)),
+                        cf::FWD_MASQ => {
+                            Some(((c.caddr.to_ip(), c.cport), (c.daddr.to_ip(), c.dport), None))
+                        }
                         cf::FWD_FULLNAT => tab
                             .lpool
                             .get(c.laddr as usize)
@@ -148,7 +177,13 @@ impl Core {
                         _ => None,
                     };
                     if let Some((src, dst, tunnel_to)) = to_server {
-                        self.out.push_back(Synth::TcpRst { src, dst, seq, ack: None, tunnel_to });
+                        self.out.push_back(Synth::TcpRst {
+                            src,
+                            dst,
+                            seq,
+                            ack: None,
+                            tunnel_to,
+                        });
                     }
                 }
                 self.expire(tab, i, false);
@@ -161,7 +196,9 @@ impl Core {
     /// Inbound counters (spec §2.7, §6.1): only while the real server is available.
     #[inline]
     fn in_stats(&mut self, dest: DestId, len: u32) {
-        let Some(d) = self.dests.get_mut(dest) else { return };
+        let Some(d) = self.dests.get_mut(dest) else {
+            return;
+        };
         if !d.available {
             return;
         }
@@ -179,7 +216,9 @@ impl Core {
     /// Outbound counters (NAT replies).
     #[inline]
     fn out_stats(&mut self, dest: DestId, len: u32) {
-        let Some(d) = self.dests.get_mut(dest) else { return };
+        let Some(d) = self.dests.get_mut(dest) else {
+            return;
+        };
         if !d.available {
             return;
         }
@@ -210,12 +249,21 @@ impl Core {
         let c = tab.get(i)?;
         let daddr = c.daddr.to_ip();
         let x = match c.fwd() {
-            cf::FWD_MASQ => Xmit::Nat { src: None, dst: Some((daddr, c.dport)) },
+            cf::FWD_MASQ => Xmit::Nat {
+                src: None,
+                dst: Some((daddr, c.dport)),
+            },
             cf::FWD_FULLNAT => {
                 let l = tab.lpool.get(c.laddr as usize)?.to_ip();
-                Xmit::Nat { src: Some((l, c.lport)), dst: Some((daddr, c.dport)) }
+                Xmit::Nat {
+                    src: Some((l, c.lport)),
+                    dst: Some((daddr, c.dport)),
+                }
             }
-            cf::FWD_TUNNEL => Xmit::Tunnel { dst: daddr, tunnel: self.dests.get(c.dest)?.cfg.tunnel },
+            cf::FWD_TUNNEL => Xmit::Tunnel {
+                dst: daddr,
+                tunnel: self.dests.get(c.dest)?.cfg.tunnel,
+            },
             cf::FWD_LOCAL => Xmit::Local,
             cf::FWD_BYPASS => Xmit::Bypass,
             _ => Xmit::DirectRoute { dst: daddr },
@@ -225,8 +273,16 @@ impl Core {
 
     /// Processes a client-to-server packet on entry `i` (spec §2.7): counters, state
     /// transition, timer refresh, transmit.
-    fn forward_in<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, p: &PacketMeta, new_conn: bool) -> Decision {
-        let Some(c) = tab.get(i).copied() else { return Decision::Pass };
+    fn forward_in<A: Fam>(
+        &mut self,
+        tab: &mut ConnTable<A>,
+        i: u32,
+        p: &PacketMeta,
+        new_conn: bool,
+    ) -> Decision {
+        let Some(c) = tab.get(i).copied() else {
+            return Decision::Pass;
+        };
         self.in_stats(c.dest, p.len);
         self.set_state(tab, i, Direction::Input, p);
         if let Some(c) = tab.get_mut(i) {
@@ -238,7 +294,11 @@ impl Core {
             self.expire(tab, i, false);
         }
         match out {
-            Some((xmit, dest)) => Decision::Forward(Forward { xmit, dest: Some(dest), new_conn }),
+            Some((xmit, dest)) => Decision::Forward(Forward {
+                xmit,
+                dest: Some(dest),
+                new_conn,
+            }),
             None => Decision::Pass,
         }
     }
@@ -246,20 +306,30 @@ impl Core {
     /// A reply from a real server (spec §2.8): counters, OUTPUT transition, refresh, reverse
     /// translation.
     fn reply<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, p: &PacketMeta) -> Decision {
-        let Some(c) = tab.get(i).copied() else { return Decision::Pass };
+        let Some(c) = tab.get(i).copied() else {
+            return Decision::Pass;
+        };
         self.out_stats(c.dest, p.len);
         self.set_state(tab, i, Direction::Output, p);
         self.refresh(tab, i);
         let dst = (c.fwd() == cf::FWD_FULLNAT).then(|| (c.caddr.to_ip(), c.cport));
         Decision::Forward(Forward {
-            xmit: Xmit::Nat { src: Some((c.vaddr.to_ip(), c.vport)), dst },
+            xmit: Xmit::Nat {
+                src: Some((c.vaddr.to_ip(), c.vport)),
+                dst,
+            },
             dest: Some(c.dest),
             new_conn: false,
         })
     }
 
     /// No entry: the per-protocol gate, then the kernel's `ip_vs_schedule` (spec §2.6).
-    fn schedule_new<A: Fam>(&mut self, tab: &mut ConnTable<A>, p: &PacketMeta, proto: Protocol) -> Decision {
+    fn schedule_new<A: Fam>(
+        &mut self,
+        tab: &mut ConnTable<A>,
+        p: &PacketMeta,
+        proto: Protocol,
+    ) -> Decision {
         let Some(svc_id) = self.services.lookup(proto, p.dst, p.dport, p.fwmark) else {
             self.counters.passed += 1;
             return Decision::Pass;
@@ -278,7 +348,11 @@ impl Core {
                     return Decision::Answer(rst_for(p));
                 }
             }
-            L4::Sctp { first_chunk, cookie_then_abort, .. } => {
+            L4::Sctp {
+                first_chunk,
+                cookie_then_abort,
+                ..
+            } => {
                 let abort = first_chunk == sctp_chunk::ABORT || cookie_then_abort;
                 if abort || (first_chunk != sctp_chunk::INIT && self.sysctl.sloppy_sctp == 0) {
                     self.count_drop(DropReason::NoConnection);
@@ -295,7 +369,9 @@ impl Core {
             self.counters.passed += 1;
             return Decision::Pass;
         }
-        let Some(svc) = self.services.get(svc_id) else { return Decision::Pass };
+        let Some(svc) = self.services.get(svc_id) else {
+            return Decision::Pass;
+        };
         let key = svc.cfg.key;
         let persistent = svc.cfg.is_persistent();
         let onepacket = svc.cfg.flags.has(ServiceFlags::ONEPACKET) && proto == Protocol::Udp;
@@ -309,7 +385,9 @@ impl Core {
                 // A non-persistent port-0 service cannot schedule (spec §2.6.3 step 4).
                 return self.leave(svc_id, p);
             }
-            let Some(dest) = self.pick(svc_id, p) else { return self.leave(svc_id, p) };
+            let Some(dest) = self.pick(svc_id, p) else {
+                return self.leave(svc_id, p);
+            };
             let dport = match self.dests[dest].cfg.port {
                 0 => p.dport,
                 port => port,
@@ -331,7 +409,14 @@ impl Core {
 
     /// Runs the service's scheduler.
     fn pick(&mut self, svc_id: ServiceId, p: &PacketMeta) -> Option<DestId> {
-        let Core { services, dests, rng, sysctl, now, .. } = self;
+        let Core {
+            services,
+            dests,
+            rng,
+            sysctl,
+            now,
+            ..
+        } = self;
         let svc = services.get_mut(svc_id)?;
         let input = SchedInput {
             now: *now,
@@ -345,7 +430,14 @@ impl Core {
             lblcr_expiration: sysctl.lblcr_expiration as u32,
         };
         let sched = svc.sched.as_mut()?;
-        sched.schedule(&input, Dests { order: &svc.dests, arena: dests }, rng.as_mut())
+        sched.schedule(
+            &input,
+            Dests {
+                order: &svc.dests,
+                arena: dests,
+            },
+            rng.as_mut(),
+        )
     }
 
     /// Creates the entry for a new flow of packet `p` to `dest`.
@@ -358,7 +450,9 @@ impl Core {
         extra: u16,
         control: Option<u32>,
     ) -> Result<Option<(u32, DestId)>, DropReason> {
-        let (Some(caddr), Some(vaddr)) = (A::from_ip(p.src), A::from_ip(p.dst)) else { return Ok(None) };
+        let (Some(caddr), Some(vaddr)) = (A::from_ip(p.src), A::from_ip(p.dst)) else {
+            return Ok(None);
+        };
         let i = self.conn_new(
             tab,
             NewConn {
@@ -389,7 +483,9 @@ impl Core {
     /// The kernel's `check_template` (spec §5.3); `safe` also refuses weight-0 servers (rule d).
     fn template_valid<A: Addr>(&self, tab: &ConnTable<A>, t: u32) -> bool {
         let Some(c) = tab.get(t) else { return false };
-        let Some(d) = self.dests.get(c.dest) else { return false };
+        let Some(d) = self.dests.get(c.dest) else {
+            return false;
+        };
         let quiescent = self.sysctl.expire_quiescent_template != 0 || self.profile == Profile::Safe;
         d.available && !(quiescent && d.cfg.weight == 0)
     }
@@ -402,9 +498,15 @@ impl Core {
         p: &PacketMeta,
         extra: u16,
     ) -> Result<Option<(u32, DestId)>, DropReason> {
-        let Some(svc) = self.services.get(svc_id) else { return Ok(None) };
+        let Some(svc) = self.services.get(svc_id) else {
+            return Ok(None);
+        };
         let (key, netmask, timeout) = (svc.cfg.key, svc.cfg.netmask, svc.cfg.timeout);
-        let netmask = if matches!(netmask, Netmask::V4(_)) == p.src.is_ipv4() { netmask } else { Netmask::full(p.src.is_ipv6()) };
+        let netmask = if matches!(netmask, Netmask::V4(_)) == p.src.is_ipv4() {
+            netmask
+        } else {
+            Netmask::full(p.src.is_ipv6())
+        };
         let k = persist::template_key(&key, netmask, p.protocol, p.src, p.dst, p.dport, p.fwmark);
         let (Some(tc), Some(tv)) = (
             A::from_ip(k.caddr),
@@ -429,8 +531,14 @@ impl Core {
                         c.flags |= cf::INVALIDATED;
                     }
                 }
-                let Some(dest) = self.pick(svc_id, p) else { return Ok(None) };
-                let dport = if k.use_dest_port { self.dests[dest].cfg.port } else { 0 };
+                let Some(dest) = self.pick(svc_id, p) else {
+                    return Ok(None);
+                };
+                let dport = if k.use_dest_port {
+                    self.dests[dest].cfg.port
+                } else {
+                    0
+                };
                 self.conn_new(
                     tab,
                     NewConn {
@@ -447,18 +555,30 @@ impl Core {
                 )?
             }
         };
-        let Some(dest) = tab.get(tmpl).map(|t| t.dest) else { return Ok(None) };
+        let Some(dest) = tab.get(tmpl).map(|t| t.dest) else {
+            return Ok(None);
+        };
         let dest_port = self.dests[dest].cfg.port;
-        let dport = if p.dport == key.port() && dest_port != 0 { dest_port } else { p.dport };
+        let dport = if p.dport == key.port() && dest_port != 0 {
+            dest_port
+        } else {
+            p.dport
+        };
         let _ = FTPPORT;
         self.new_flow(tab, p, dest, dport, extra, Some(tmpl))
     }
 
     /// The kernel's `ip_vs_leave` (spec §2.6.4): no real server.
     fn leave(&mut self, svc_id: ServiceId, p: &PacketMeta) -> Decision {
-        let Some(svc) = self.services.get(svc_id) else { return Decision::Pass };
+        let Some(svc) = self.services.get(svc_id) else {
+            return Decision::Pass;
+        };
         if self.sysctl.cache_bypass != 0 && matches!(svc.cfg.key, ServiceKey::Fwmark { .. }) {
-            return Decision::Forward(Forward { xmit: Xmit::Bypass, dest: None, new_conn: false });
+            return Decision::Forward(Forward {
+                xmit: Xmit::Bypass,
+                dest: None,
+                new_conn: false,
+            });
         }
         if svc.cfg.key.port() == FTPPORT && p.dport != FTPPORT {
             self.counters.passed += 1;
@@ -473,24 +593,40 @@ impl Core {
 /// the virtual address), or from a client about a reply it received (forwarded to the real
 /// server). Neither refreshes the entry nor changes its state.
 fn icmp<A: Fam>(e: &mut Engine, p: &PacketMeta) -> Decision {
-    let L4::IcmpError { icmp_type, quoted, .. } = p.l4 else { return Decision::Pass };
-    let related = if p.src.is_ipv4() { matches!(icmp_type, 3 | 4 | 11) } else { icmp_type < 128 };
+    let L4::IcmpError {
+        icmp_type, quoted, ..
+    } = p.l4
+    else {
+        return Decision::Pass;
+    };
+    let related = if p.src.is_ipv4() {
+        matches!(icmp_type, 3 | 4 | 11)
+    } else {
+        icmp_type < 128
+    };
     let Some(proto) = Protocol::from_ipproto(quoted.protocol) else {
         e.core.counters.passed += 1;
         return Decision::Pass;
     };
-    let (Some(qs), Some(qd)) = (A::from_ip(quoted.src), A::from_ip(quoted.dst)) else { return Decision::Pass };
+    let (Some(qs), Some(qd)) = (A::from_ip(quoted.src), A::from_ip(quoted.dst)) else {
+        return Decision::Pass;
+    };
     if !related {
         e.core.counters.passed += 1;
         return Decision::Pass;
     }
     let (core, tab) = A::split(e);
     if let Some(i) = tab.find_out(quoted.protocol, qd, quoted.dport, qs, quoted.sport) {
-        let Some(c) = tab.get(i).copied() else { return Decision::Pass };
+        let Some(c) = tab.get(i).copied() else {
+            return Decision::Pass;
+        };
         core.out_stats(c.dest, p.len);
         let dst = (c.fwd() == cf::FWD_FULLNAT).then(|| (c.caddr.to_ip(), c.cport));
         return Decision::Forward(Forward {
-            xmit: Xmit::Nat { src: Some((c.vaddr.to_ip(), c.vport)), dst },
+            xmit: Xmit::Nat {
+                src: Some((c.vaddr.to_ip(), c.vport)),
+                dst,
+            },
             dest: Some(c.dest),
             new_conn: false,
         });
@@ -500,7 +636,11 @@ fn icmp<A: Fam>(e: &mut Engine, p: &PacketMeta) -> Decision {
         // Schedule the flow the error is about (client = the quoted destination), as if its
         // packet had arrived; TCP and SCTP only when sloppy creation is allowed.
         let inner = match proto {
-            Protocol::Udp => Some(PacketMeta::udp((quoted.dst, quoted.dport), (quoted.src, quoted.sport), 0)),
+            Protocol::Udp => Some(PacketMeta::udp(
+                (quoted.dst, quoted.dport),
+                (quoted.src, quoted.sport),
+                0,
+            )),
             Protocol::Tcp if core.sysctl.sloppy_tcp != 0 => Some(PacketMeta::tcp(
                 (quoted.dst, quoted.dport),
                 (quoted.src, quoted.sport),
@@ -508,23 +648,34 @@ fn icmp<A: Fam>(e: &mut Engine, p: &PacketMeta) -> Decision {
                 0,
                 0,
             )),
-            Protocol::Sctp if core.sysctl.sloppy_sctp != 0 => {
-                Some(PacketMeta::sctp((quoted.dst, quoted.dport), (quoted.src, quoted.sport), sctp_chunk::DATA))
-            }
+            Protocol::Sctp if core.sysctl.sloppy_sctp != 0 => Some(PacketMeta::sctp(
+                (quoted.dst, quoted.dport),
+                (quoted.src, quoted.sport),
+                sctp_chunk::DATA,
+            )),
             _ => None,
         };
         if let Some(inner) = inner {
-            let inner = PacketMeta { fwmark: p.fwmark, ..inner };
+            let inner = PacketMeta {
+                fwmark: p.fwmark,
+                ..inner
+            };
             if let Decision::Forward(_) = core.schedule_new(tab, &inner, proto) {
                 found = tab.find_in(quoted.protocol, qd, quoted.dport, qs, quoted.sport);
             }
         }
     }
     if let Some(i) = found {
-        let Some(c) = tab.get(i).copied() else { return Decision::Pass };
+        let Some(c) = tab.get(i).copied() else {
+            return Decision::Pass;
+        };
         core.in_stats(c.dest, p.len);
         if let Some((xmit, dest)) = core.xmit_in(tab, i) {
-            return Decision::Forward(Forward { xmit, dest: Some(dest), new_conn: false });
+            return Decision::Forward(Forward {
+                xmit,
+                dest: Some(dest),
+                new_conn: false,
+            });
         }
     }
     core.counters.passed += 1;

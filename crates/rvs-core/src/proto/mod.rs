@@ -38,7 +38,11 @@ pub struct TimeoutTable {
 
 impl Default for TimeoutTable {
     fn default() -> Self {
-        TimeoutTable { tcp: tcp::DEFAULT_TIMEOUTS, sctp: sctp::DEFAULT_TIMEOUTS, udp: UDP_DEFAULT_TIMEOUT }
+        TimeoutTable {
+            tcp: tcp::DEFAULT_TIMEOUTS,
+            sctp: sctp::DEFAULT_TIMEOUTS,
+            udp: UDP_DEFAULT_TIMEOUT,
+        }
     }
 }
 
@@ -104,11 +108,40 @@ mod tests {
     #[test]
     fn set_timeouts_spec_8_7() {
         let mut t = TimeoutTable::default();
-        assert_eq!(t.ipvsadm(), Timeouts { tcp: 900, tcpfin: 120, udp: 300 });
-        t.set(Timeouts { tcp: 600, tcpfin: 60, udp: 120 });
-        assert_eq!(t.ipvsadm(), Timeouts { tcp: 600, tcpfin: 60, udp: 120 });
-        t.set(Timeouts { tcp: 0, tcpfin: 0, udp: 5 });
-        assert_eq!(t.ipvsadm(), Timeouts { tcp: 600, tcpfin: 60, udp: 5 });
+        assert_eq!(
+            t.ipvsadm(),
+            Timeouts {
+                tcp: 900,
+                tcpfin: 120,
+                udp: 300
+            }
+        );
+        t.set(Timeouts {
+            tcp: 600,
+            tcpfin: 60,
+            udp: 120,
+        });
+        assert_eq!(
+            t.ipvsadm(),
+            Timeouts {
+                tcp: 600,
+                tcpfin: 60,
+                udp: 120
+            }
+        );
+        t.set(Timeouts {
+            tcp: 0,
+            tcpfin: 0,
+            udp: 5,
+        });
+        assert_eq!(
+            t.ipvsadm(),
+            Timeouts {
+                tcp: 600,
+                tcpfin: 60,
+                udp: 5
+            }
+        );
         assert_eq!(t.get(Protocol::Tcp, tcp::TcpState::TimeWait as u8), 120);
     }
 }

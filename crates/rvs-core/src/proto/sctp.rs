@@ -100,7 +100,10 @@ impl SctpState {
     /// A state in which the association is shutting down or closed (the `safe` profile
     /// reschedules an INIT that finds it).
     pub fn is_closing(self) -> bool {
-        matches!(self, S::ShutdownSent | S::ShutdownReceived | S::ShutdownAckSent | S::Rejected | S::Closed)
+        matches!(
+            self,
+            S::ShutdownSent | S::ShutdownReceived | S::ShutdownAckSent | S::Rejected | S::Closed
+        )
     }
 }
 
@@ -219,7 +222,9 @@ mod tests {
     use super::*;
     use crate::proto::Direction::{Input, InputOnly, Output};
 
-    const ABBR: [&str; STATES] = ["NO", "I1", "IN", "CS", "CR", "CW", "CO", "CE", "ES", "SS", "SR", "SA", "RJ", "CL"];
+    const ABBR: [&str; STATES] = [
+        "NO", "I1", "IN", "CS", "CR", "CW", "CO", "CE", "ES", "SS", "SR", "SA", "RJ", "CL",
+    ];
     const EVENTS: [SctpEvent; 10] = [
         SctpEvent::Data,
         SctpEvent::Init,
@@ -246,7 +251,11 @@ mod tests {
             for (e, row) in SPEC[d].split('|').enumerate() {
                 for (c, cell) in row.split(' ').enumerate() {
                     let got = transition(dir, ALL[c], EVENTS[e]);
-                    assert_eq!(ABBR[got as usize], cell, "dir={dir:?} ev={:?} cur={}", EVENTS[e], ABBR[c]);
+                    assert_eq!(
+                        ABBR[got as usize], cell,
+                        "dir={dir:?} ev={:?} cur={}",
+                        EVENTS[e], ABBR[c]
+                    );
                 }
             }
         }

@@ -75,7 +75,10 @@ impl TcpState {
     /// A state in which the connection is closing or closed: a new SYN on it is a new
     /// connection (the `safe` profile's rule, issue 2 §4a).
     pub fn is_closing(self) -> bool {
-        matches!(self, S::FinWait | S::TimeWait | S::Close | S::CloseWait | S::LastAck)
+        matches!(
+            self,
+            S::FinWait | S::TimeWait | S::Close | S::CloseWait | S::LastAck
+        )
     }
 }
 
@@ -194,7 +197,9 @@ pub const SECURE: [Table; 3] = [
 /// The kernel's `set_tcp_state`: the next state for a segment with `flags` seen in `dir` on a
 /// connection in `cur`. A segment with no SYN/FIN/ACK/RST forces CLOSE.
 pub fn transition(secure: bool, dir: Direction, cur: TcpState, flags: TcpFlags) -> TcpState {
-    let Some(ev) = event(flags) else { return S::Close };
+    let Some(ev) = event(flags) else {
+        return S::Close;
+    };
     let tables = if secure { &SECURE } else { &NORMAL };
     tables[dir as usize][ev as usize][cur as usize]
 }
@@ -222,7 +227,9 @@ mod tests {
         "SS ES SS SA SS SS SS SS SS LI SA|TW FW SS TW FW TW CL TW LA LI TW|ES ES SS ES FW TW CL CW LA ES ES|CL CL SS CL CL TW CL CL CL CL CL",
         "SA ES ES SR SA SA SA SA SA SA SA|CL FW SS TW FW TW CL CW LA LI TW|ES ES SS ES FW TW CL CW CL LI ES|CL CL CL SR CL CL CL CL LA LI CL",
     ];
-    const ABBR: [&str; STATES] = ["NO", "ES", "SS", "SR", "FW", "TW", "CL", "CW", "LA", "LI", "SA"];
+    const ABBR: [&str; STATES] = [
+        "NO", "ES", "SS", "SR", "FW", "TW", "CL", "CW", "LA", "LI", "SA",
+    ];
 
     fn check(spec: &[&str; 3], secure: bool) {
         let flags = [F_SYN, F_FIN, F_ACK, F_RST];
@@ -230,7 +237,11 @@ mod tests {
             for (e, row) in spec[d].split('|').enumerate() {
                 for (c, cell) in row.split(' ').enumerate() {
                     let got = transition(secure, dir, ALL[c], flags[e]);
-                    assert_eq!(ABBR[got as usize], cell, "secure={secure} dir={dir:?} event={e} cur={}", ABBR[c]);
+                    assert_eq!(
+                        ABBR[got as usize], cell,
+                        "secure={secure} dir={dir:?} event={e} cur={}",
+                        ABBR[c]
+                    );
                 }
             }
         }
@@ -251,12 +262,18 @@ mod tests {
     /// Event priority and the flagless-segment quirk (spec §3.1.2, P6).
     #[test]
     fn event_extraction_spec_3_1_2() {
-        assert_eq!(event(TcpFlags(TcpFlags::RST | TcpFlags::SYN)), Some(TcpEvent::Rst));
+        assert_eq!(
+            event(TcpFlags(TcpFlags::RST | TcpFlags::SYN)),
+            Some(TcpEvent::Rst)
+        );
         assert_eq!(event(F_SYNACK), Some(TcpEvent::Syn));
         assert_eq!(event(F_FIN), Some(TcpEvent::Fin));
         assert_eq!(event(F_ACK), Some(TcpEvent::Ack));
         assert_eq!(event(TcpFlags(TcpFlags::PSH)), None);
-        assert_eq!(transition(false, Input, S::Established, TcpFlags(TcpFlags::PSH)), S::Close);
+        assert_eq!(
+            transition(false, Input, S::Established, TcpFlags(TcpFlags::PSH)),
+            S::Close
+        );
     }
 
     /// The worked NAT example of spec §3.1.3: client-initiated close ends in TIME_WAIT.
@@ -289,7 +306,11 @@ mod tests {
 
     #[test]
     fn activity_and_names_spec_3_1_1() {
-        let active: Vec<_> = ALL.iter().filter(|s| s.is_active()).map(|s| s.name()).collect();
+        let active: Vec<_> = ALL
+            .iter()
+            .filter(|s| s.is_active())
+            .map(|s| s.name())
+            .collect();
         assert_eq!(active, ["ESTABLISHED", "SYN_SENT", "SYN_RECV", "SYNACK"]);
         assert_eq!(DEFAULT_TIMEOUTS[S::TimeWait as usize], 120);
         assert_eq!(DEFAULT_TIMEOUTS[S::Close as usize], 10);

@@ -261,6 +261,7 @@ pub(crate) mod testutil {
     pub fn dest(addr: &str, port: u16, weight: u32) -> Dest {
         Dest {
             svc: ServiceId(0),
+            svc_key: crate::service::ServiceKey::Fwmark { v6: false, mark: 1 },
             cfg: DestConfig::new(addr.parse().unwrap(), port).weight(weight),
             last_weight: weight,
             available: true,

@@ -28,12 +28,18 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(profile: Profile) -> Self {
-        Self::with(EngineConfig { profile, ..EngineConfig::default() })
+        Self::with(EngineConfig {
+            profile,
+            ..EngineConfig::default()
+        })
     }
 
     pub fn with(cfg: EngineConfig) -> Self {
         let now = cfg.start;
-        Lab { e: Engine::new(cfg), now }
+        Lab {
+            e: Engine::new(cfg),
+            now,
+        }
     }
 
     /// Moves the clock forward by `secs` and runs the timers.
@@ -43,7 +49,9 @@ impl Lab {
     }
 
     pub fn cmd(&mut self, c: Command) {
-        self.e.apply(self.now, c).unwrap_or_else(|e| panic!("command failed: {e}"));
+        self.e
+            .apply(self.now, c)
+            .unwrap_or_else(|e| panic!("command failed: {e}"));
     }
 
     pub fn sysctl(&mut self, name: &str, v: &str) {
@@ -51,19 +59,41 @@ impl Lab {
     }
 
     pub fn tcp_service(&mut self, vip: &str, port: u16, sched: &str) -> ServiceKey {
-        let key = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip(vip), port };
-        self.cmd(Command::AddService(ServiceConfig::new(key).scheduler(sched)));
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: ip(vip),
+            port,
+        };
+        self.cmd(Command::AddService(
+            ServiceConfig::new(key).scheduler(sched),
+        ));
         key
     }
 
     pub fn udp_service(&mut self, vip: &str, port: u16, sched: &str) -> ServiceKey {
-        let key = ServiceKey::Addr { proto: Protocol::Udp, addr: ip(vip), port };
-        self.cmd(Command::AddService(ServiceConfig::new(key).scheduler(sched)));
+        let key = ServiceKey::Addr {
+            proto: Protocol::Udp,
+            addr: ip(vip),
+            port,
+        };
+        self.cmd(Command::AddService(
+            ServiceConfig::new(key).scheduler(sched),
+        ));
         key
     }
 
-    pub fn add_rs(&mut self, key: ServiceKey, rs: &str, port: u16, weight: u32, fwd: ForwardMethod) {
-        self.cmd(Command::AddDest(key, DestConfig::new(ip(rs), port).fwd(fwd).weight(weight)));
+    pub fn add_rs(
+        &mut self,
+        key: ServiceKey,
+        rs: &str,
+        port: u16,
+        weight: u32,
+        fwd: ForwardMethod,
+    ) {
+        self.cmd(Command::AddDest(
+            key,
+            DestConfig::new(ip(rs), port).fwd(fwd).weight(weight),
+        ));
     }
 
     pub fn nat_rs(&mut self, key: ServiceKey, rs: &str, port: u16, weight: u32) {
@@ -71,8 +101,19 @@ impl Lab {
     }
 
     pub fn set_weight(&mut self, key: ServiceKey, rs: &str, port: u16, weight: u32) {
-        let d = self.e.dest(&key, ip(rs), port).expect("no such real server");
-        let cfg = DestConfig { addr: d.addr, port: d.port, fwd: d.fwd, weight, u_threshold: d.u_threshold, l_threshold: d.l_threshold, tunnel: d.tunnel };
+        let d = self
+            .e
+            .dest(&key, ip(rs), port)
+            .expect("no such real server");
+        let cfg = DestConfig {
+            addr: d.addr,
+            port: d.port,
+            fwd: d.fwd,
+            weight,
+            u_threshold: d.u_threshold,
+            l_threshold: d.l_threshold,
+            tunnel: d.tunnel,
+        };
         self.cmd(Command::EditDest(key, cfg));
     }
 
@@ -84,7 +125,14 @@ impl Lab {
         self.tcp_seq(src, dst, flags, 1000, 2000)
     }
 
-    pub fn tcp_seq(&mut self, src: (&str, u16), dst: (&str, u16), flags: u8, seq: u32, ack: u32) -> Decision {
+    pub fn tcp_seq(
+        &mut self,
+        src: (&str, u16),
+        dst: (&str, u16),
+        flags: u8,
+        seq: u32,
+        ack: u32,
+    ) -> Decision {
         let p = PacketMeta::tcp((ip(src.0), src.1), (ip(dst.0), dst.1), flags, seq, ack);
         self.e.handle_packet(self.now, &p)
     }
@@ -100,7 +148,10 @@ impl Lab {
         let d = self.tcp(client, vip, SYN);
         let rs = nat_target(&d)?;
         let r = self.tcp((&rs.0.to_string(), rs.1), client, SYNACK);
-        assert!(matches!(r, Decision::Forward(_)), "SYN-ACK from {rs:?} was not forwarded: {r:?}");
+        assert!(
+            matches!(r, Decision::Forward(_)),
+            "SYN-ACK from {rs:?} was not forwarded: {r:?}"
+        );
         let a = self.tcp(client, vip, ACK);
         assert_eq!(nat_target(&a), Some(rs));
         Some(rs)
@@ -116,20 +167,31 @@ impl Lab {
 
     /// Counts (ActiveConn, InActConn) of a real server.
     pub fn counts(&self, key: ServiceKey, rs: &str, port: u16) -> (u32, u32) {
-        let d = self.e.dest(&key, ip(rs), port).expect("no such real server");
+        let d = self
+            .e
+            .dest(&key, ip(rs), port)
+            .expect("no such real server");
         (d.activeconns, d.inactconns)
     }
 
     /// States of the connection entries from a client port.
     pub fn states_of(&self, cport: u16) -> Vec<String> {
-        self.e.conns().into_iter().filter(|c| c.cport == cport && !c.template).map(|c| c.state).collect()
+        self.e
+            .conns()
+            .into_iter()
+            .filter(|c| c.cport == cport && !c.template)
+            .map(|c| c.state)
+            .collect()
     }
 }
 
 /// The real server a forwarded client packet goes to (NAT, full NAT, tunnel, DR).
 pub fn nat_target(d: &Decision) -> Option<(IpAddr, u16)> {
     match d {
-        Decision::Forward(Forward { xmit: Xmit::Nat { dst: Some(t), .. }, .. }) => Some(*t),
+        Decision::Forward(Forward {
+            xmit: Xmit::Nat { dst: Some(t), .. },
+            ..
+        }) => Some(*t),
         _ => None,
     }
 }
