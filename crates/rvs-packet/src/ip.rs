@@ -2,9 +2,10 @@
 //! rewriters, the checksum verifier and the pretty printer.
 
 use core::net::IpAddr;
+use core::ops::Range;
 
 use crate::error::Malformed;
-use crate::ipv4::Ipv4Packet;
+use crate::ipv4::{self, Ipv4Packet};
 use crate::ipv6::{self, Ipv6Packet};
 use crate::meta::{Fragment, ipproto};
 
@@ -32,6 +33,24 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// Byte range of the source address.
+    pub fn src_range(&self) -> Range<usize> {
+        if self.v6 {
+            ipv6::SRC_ADDR
+        } else {
+            ipv4::SRC_ADDR
+        }
+    }
+
+    /// Byte range of the destination address.
+    pub fn dst_range(&self) -> Range<usize> {
+        if self.v6 {
+            ipv6::DST_ADDR
+        } else {
+            ipv4::DST_ADDR
+        }
+    }
+
     /// Whether the transport is ICMP of this packet's family.
     pub fn is_icmp(&self) -> bool {
         self.protocol
