@@ -10,6 +10,7 @@ pub const CLIENT4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 pub const VIP4: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
 pub const RS4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5));
 pub const LOCAL4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+pub const ROUTER4: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
 pub const CLIENT6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1));
 pub const VIP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x10));
 pub const RS6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 5));
