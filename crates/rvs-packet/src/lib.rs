@@ -26,7 +26,9 @@
 //! `new_unchecked`: a check would read stale length fields.
 //!
 //! The whole-packet functions never panic on any input and never allocate: buffers belong to
-//! the caller. Arithmetic on wire values is checked or saturating; this is fuzzed.
+//! the caller, and the crate is `#![no_std]` without `alloc`, so it *cannot* allocate.
+//! Arithmetic on wire values cannot overflow; property tests and cargo-fuzz targets
+//! (`fuzz/`) check both claims.
 //!
 //! ```
 //! use rvs_packet::{PacketMeta, L4, rewrite, verify_checksums, synth};
