@@ -153,7 +153,7 @@ pub enum L4 {
         /// Verification tag of the common header.
         vtag: u32,
     },
-    /// An ICMP or ICMPv6 error message (IPv4 types 3, 4, 11; IPv6 types below 128).
+    /// An ICMP or ICMPv6 error message (IPv4 types 3, 4, 11, 12; IPv6 types below 128).
     IcmpError {
         /// ICMP type.
         icmp_type: u8,
