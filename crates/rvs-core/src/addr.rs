@@ -22,12 +22,28 @@ pub trait Addr: Copy + Eq + Hash + Debug + Default + Send + Sync + 'static {
 }
 
 /// An IPv4 address in network byte order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct V4(pub [u8; 4]);
 
 /// An IPv6 address in network byte order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct V6(pub [u8; 16]);
+
+// Hash as one integer write (the derived impl hashes a length-prefixed slice): the connection
+// table hashes two addresses per lookup.
+impl core::hash::Hash for V4 {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        h.write_u32(u32::from_ne_bytes(self.0));
+    }
+}
+
+impl core::hash::Hash for V6 {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.0));
+    }
+}
 
 impl Addr for V4 {
     const V6: bool = false;

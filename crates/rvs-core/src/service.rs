@@ -225,6 +225,19 @@ pub struct ServiceTable {
     ftpsvc: usize,
     /// Order in which services were added, for listing in "hash" order.
     order: Vec<ServiceId>,
+    /// Address-service keys packed into integers, for the packet path's "is this addressed to
+    /// a virtual service" test (one integer hash instead of an `IpAddr` tuple).
+    vip4: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
+    vip4_list: Vec<u64>,
+    vip6: hashbrown::HashSet<(u128, u32), foldhash::fast::FixedState>,
+}
+
+fn vip_key4(proto: Protocol, a: core::net::Ipv4Addr, port: u16) -> u64 {
+    (proto.ipproto() as u64) << 48 | (port as u64) << 32 | u32::from(a) as u64
+}
+
+fn vip_key6(proto: Protocol, a: core::net::Ipv6Addr, port: u16) -> (u128, u32) {
+    (u128::from(a), (proto.ipproto() as u32) << 16 | port as u32)
 }
 
 impl ServiceTable {
@@ -268,6 +281,39 @@ impl ServiceTable {
         None
     }
 
+    /// Whether `(proto, addr, port)` is an address service's key (the packet is addressed to a
+    /// virtual service, so it cannot be a reply of one of its real servers).
+    #[inline]
+    pub fn is_vip(&self, proto: Protocol, addr: IpAddr, port: u16) -> bool {
+        match addr {
+            // Few services: a scan of a short vector beats hashing.
+            IpAddr::V4(a) if self.vip4_list.len() <= 8 => {
+                self.vip4_list.contains(&vip_key4(proto, a, port))
+            }
+            IpAddr::V4(a) => self.vip4.contains(&vip_key4(proto, a, port)),
+            IpAddr::V6(a) => self.vip6.contains(&vip_key6(proto, a, port)),
+        }
+    }
+
+    fn vip_set(&mut self, proto: Protocol, addr: IpAddr, port: u16, on: bool) {
+        match (addr, on) {
+            (IpAddr::V4(a), true) => {
+                self.vip4.insert(vip_key4(proto, a, port));
+                self.vip4_list.push(vip_key4(proto, a, port));
+            }
+            (IpAddr::V4(a), false) => {
+                self.vip4.remove(&vip_key4(proto, a, port));
+                self.vip4_list.retain(|&k| k != vip_key4(proto, a, port));
+            }
+            (IpAddr::V6(a), true) => {
+                self.vip6.insert(vip_key6(proto, a, port));
+            }
+            (IpAddr::V6(a), false) => {
+                self.vip6.remove(&vip_key6(proto, a, port));
+            }
+        }
+    }
+
     /// Inserts a service (the caller checked that the key is free).
     pub fn insert(&mut self, svc: Service) -> ServiceId {
         let key = svc.cfg.key;
@@ -281,6 +327,7 @@ impl ServiceTable {
         match key {
             ServiceKey::Addr { proto, addr, port } => {
                 self.by_addr.insert((proto, addr, port), id);
+                self.vip_set(proto, addr, port, true);
                 if port == 0 {
                     self.nullsvc += 1;
                 }
@@ -302,6 +349,7 @@ impl ServiceTable {
         match svc.cfg.key {
             ServiceKey::Addr { proto, addr, port } => {
                 self.by_addr.remove(&(proto, addr, port));
+                self.vip_set(proto, addr, port, false);
                 if port == 0 {
                     self.nullsvc -= 1;
                 }
@@ -332,6 +380,34 @@ impl ServiceTable {
     pub fn ids(&self) -> &[ServiceId] {
         &self.order
     }
+
+    /// Services in the order the kernel walks its two 256-bucket service tables (spec §1.2,
+    /// §8.9): address services by `ip_vs_svc_hashkey`, then fwmark services by
+    /// `ip_vs_svc_fwm_hashkey`, newest first within a bucket. This is the order of
+    /// `/proc/net/ip_vs` and `ipvsadm -L --nosort`. The kernel mixes the address of its
+    /// per-namespace state into the hash; `salt` stands for those bits (8 of them matter).
+    pub fn kernel_order(&self, salt: u8) -> Vec<ServiceId> {
+        let mut v: Vec<(u8, usize, u8, ServiceId)> = self
+            .order
+            .iter()
+            .enumerate()
+            .filter_map(|(seq, &id)| {
+                let svc = self.get(id)?;
+                let (table, bucket) = match svc.cfg.key {
+                    ServiceKey::Addr { proto, addr, port } => {
+                        let ahash = crate::addr::fold(addr);
+                        let port = port as u32;
+                        let h = proto.ipproto() as u32 ^ ahash ^ salt as u32 ^ (port >> 8) ^ port;
+                        (0, h as u8)
+                    }
+                    ServiceKey::Fwmark { mark, .. } => (1, (mark ^ salt as u32) as u8),
+                };
+                Some((table, usize::MAX - seq, bucket, id))
+            })
+            .collect();
+        v.sort_by_key(|&(table, newest_first, bucket, _)| (table, bucket, newest_first));
+        v.into_iter().map(|(.., id)| id).collect()
+    }
     /// Number of services.
     pub fn len(&self) -> usize {
         self.order.len()
@@ -339,5 +415,63 @@ impl ServiceTable {
     /// Whether there are no services.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(key: ServiceKey) -> Service {
+        Service {
+            cfg: ServiceConfig::new(key),
+            dests: vec![],
+            sched: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The order of golden `proc-net-ip_vs.txt` (Linux 6.1), reproduced from the kernel's
+    /// hash functions with one value of the namespace salt (spec §8.9).
+    #[test]
+    fn kernel_order_matches_golden_proc_order() {
+        let a = |p, s: &str, port| ServiceKey::Addr {
+            proto: p,
+            addr: s.parse().unwrap(),
+            port,
+        };
+        let mut t = ServiceTable::default();
+        // Added in the order of examples-formats.sh.
+        let keys = [
+            a(Protocol::Tcp, "10.0.0.100", 80),
+            a(Protocol::Tcp, "10.0.0.100", 443),
+            a(Protocol::Udp, "10.0.0.100", 53),
+            a(Protocol::Tcp, "10.0.0.101", 8080),
+            ServiceKey::Fwmark { v6: false, mark: 1 },
+            a(Protocol::Tcp, "10.0.0.102", 80),
+            a(Protocol::Udp, "10.0.0.103", 5000),
+            a(Protocol::Tcp, "fd00::100", 80),
+        ];
+        for k in keys {
+            t.insert(svc(k));
+        }
+        let order: Vec<String> = t
+            .kernel_order(176)
+            .into_iter()
+            .map(|id| t.get(id).unwrap().cfg.key.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "TCP 10.0.0.101:8080",
+                "UDP 10.0.0.103:5000",
+                "TCP 10.0.0.100:443",
+                "TCP 10.0.0.102:80",
+                "TCP 10.0.0.100:80",
+                "TCP [fd00::100]:80",
+                "UDP 10.0.0.100:53",
+                "FWM 1",
+            ]
+        );
     }
 }

@@ -33,6 +33,9 @@ pub const FREE: u16 = 0x0200;
 /// A template invalidated by `check_template`: out of the lookup index, left to die (§5.3).
 pub const INVALIDATED: u16 = 0x0400;
 
+/// Filed in the expiry wheel (not a kernel flag).
+pub const FILED: u16 = 0x0800;
+
 /// The kernel's numeric flag word for an entry (for `/proc`-style dumps and sync).
 pub fn kernel_flags(f: u16) -> u32 {
     let mut k = match f & FWD_MASK {

@@ -28,7 +28,10 @@ pub const NONE: u32 = u32::MAX;
 
 /// One entry: a connection or a persistence template.
 ///
-/// 48 bytes for IPv4. The kernel's `timeout` survives as `timeout` (ticks); `control` and
+/// 40 bytes for IPv4. What the kernel keeps and rvs derives instead: a connection's timeout
+/// is its state's timeout (every packet sets both, spec §3), so it is read from the engine's
+/// timeout table when the timer is re-armed; a template's timeout (the persistence timeout, or
+/// the sticky 60 s of P9) lives in the bytes that only full-NAT connections use. `control` and
 /// `n_control` share `link`, since rvs has no FTP helper: a connection points to its template,
 /// a template counts the connections it controls.
 #[doc(alias = "ip_vs_conn")]
@@ -46,7 +49,7 @@ pub struct Conn<A: Addr> {
     pub vport: u16,
     /// Real-server port.
     pub dport: u16,
-    /// Full NAT: the local port towards the real server (0 otherwise).
+    /// Full NAT: the local port towards the real server. Templates: bits 0..16 of the timeout.
     pub lport: u16,
     /// IP protocol number (0 for fwmark templates).
     pub proto: u8,
@@ -60,13 +63,11 @@ pub struct Conn<A: Addr> {
     pub link: u32,
     /// Deadline.
     pub expires: Tick,
-    /// The wheel slot the entry is filed under.
-    pub wheel: Tick,
-    /// Current timeout in ticks (what a refresh adds to now).
-    pub timeout: u32,
+    /// The wheel slot the entry is filed under (valid while `FILED` is set).
+    pub wheel: u16,
     /// Packets in (saturating; the drop_entry defence looks at 0, 1..8 and more).
-    pub in_pkts: u16,
-    /// Full NAT: index of the local address in the engine's pool.
+    pub in_pkts: u8,
+    /// Full NAT: index of the local address in the pool. Templates: bits 16..24 of the timeout.
     pub laddr: u8,
 }
 
@@ -100,6 +101,18 @@ impl<A: Addr> Conn<A> {
     pub fn n_control(&self) -> u32 {
         if self.is_template() { self.link } else { 0 }
     }
+    /// A template's timeout in seconds.
+    #[inline]
+    pub fn template_timeout(&self) -> u32 {
+        self.lport as u32 | (self.laddr as u32) << 16
+    }
+    /// Sets a template's timeout (seconds, at most 2^24 − 1 ≈ 194 days).
+    #[inline]
+    pub fn set_template_timeout(&mut self, secs: u32) {
+        let s = secs.min(0x00ff_ffff);
+        self.lport = s as u16;
+        self.laddr = (s >> 16) as u8;
+    }
 }
 
 /// The table of one address family.
@@ -119,7 +132,7 @@ pub struct ConnTable<A: Addr> {
 
 #[inline]
 fn key_hash<A: Addr>(h: &FixedState, proto: u8, a1: A, p1: u16, a2: A, p2: u16) -> u64 {
-    h.hash_one((proto, a1, p1, a2, p2))
+    h.hash_one((a1, a2, (proto as u64) << 32 | (p1 as u64) << 16 | p2 as u64))
 }
 
 impl<A: Addr> ConnTable<A> {
@@ -171,6 +184,13 @@ impl<A: Addr> ConnTable<A> {
     #[inline]
     pub fn get_mut(&mut self, i: u32) -> Option<&mut Conn<A>> {
         self.slab.get_mut(i as usize).filter(|c| !c.has(FREE))
+    }
+
+    /// Entry by index and the wheel, both mutably (the packet path re-arms in place).
+    #[inline]
+    pub fn entry_and_wheel(&mut self, i: u32) -> Option<(&mut Conn<A>, &mut Wheel)> {
+        let c = self.slab.get_mut(i as usize).filter(|c| !c.has(FREE))?;
+        Some((c, &mut self.wheel))
     }
 
     /// Every live entry.

@@ -54,6 +54,18 @@ impl Wheel {
         }
     }
 
+    /// The slot number of a slot tick, as entries record it.
+    #[inline]
+    pub fn slot_no(at: Tick) -> u16 {
+        (at.0 & MASK) as u16
+    }
+
+    /// The tick of slot number `s` in the current lap (at or after `next`).
+    #[inline]
+    pub fn slot_tick(&self, s: u16) -> Tick {
+        self.next.add((s as u32).wrapping_sub(self.next.0) & MASK)
+    }
+
     /// Files `id` under slot tick `at` (from [`Wheel::slot_for`]).
     #[inline]
     pub fn file(&mut self, id: u32, at: Tick) {

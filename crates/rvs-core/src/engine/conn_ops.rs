@@ -8,7 +8,7 @@ use super::{Core, Engine, Fam};
 use crate::addr::Addr;
 use crate::conn::{Conn, ConnTable, NONE, flags as cf};
 use crate::decision::DropReason;
-use crate::dest::DestId;
+use crate::dest::{Dest, DestId};
 use crate::proto::sctp::{self, SctpState};
 use crate::proto::tcp::{self, TcpState};
 use crate::proto::{self, Direction};
@@ -72,9 +72,8 @@ impl Core {
             }
         }
         let now = self.tick();
-        let timeout = Core::ticks(n.timeout_secs);
-        let expires = now.add(timeout);
-        let i = tab.alloc(Conn {
+        let expires = now.add(Core::ticks(n.timeout_secs));
+        let mut entry = Conn {
             caddr: n.caddr,
             vaddr: n.vaddr,
             daddr,
@@ -88,11 +87,14 @@ impl Core {
             dest: n.dest,
             link: if template { 0 } else { NONE },
             expires,
-            wheel: expires,
-            timeout,
+            wheel: 0,
             in_pkts: 0,
             laddr,
-        });
+        };
+        if template {
+            entry.set_template_timeout(n.timeout_secs);
+        }
+        let i = tab.alloc(entry);
         // Bind: counters first, then the upper threshold (spec §1.6, §4.15).
         let d = &mut self.dests[n.dest];
         d.refs += 1;
@@ -107,11 +109,7 @@ impl Core {
         self.conn_count += 1;
         if flags & cf::ONE_PACKET == 0 {
             tab.hash(i, fwd.sees_replies());
-            let at = tab.wheel.slot_for(expires);
-            if let Some(c) = tab.get_mut(i) {
-                c.wheel = at;
-            }
-            tab.wheel.file(i, at);
+            file(tab, i, expires);
         }
         if template {
             self.counters.templates_created += 1;
@@ -121,34 +119,34 @@ impl Core {
         Ok(i)
     }
 
+    /// The timeout an entry is re-armed with, in ticks: a connection's state timeout from the
+    /// engine's table (what the kernel stored at the last transition), a template's own.
+    #[inline]
+    pub(crate) fn timeout_ticks<A: Addr>(&self, c: &Conn<A>) -> u32 {
+        if c.is_template() {
+            return Core::ticks(c.template_timeout());
+        }
+        match Protocol::from_ipproto(c.proto) {
+            Some(p) => self.timeouts.ticks(p, c.state),
+            None => Core::ticks(2),
+        }
+    }
+
     /// Re-arms an entry's timer to now + its timeout (the kernel's `ip_vs_conn_put`).
     #[inline]
     pub(crate) fn refresh<A: Addr>(&self, tab: &mut ConnTable<A>, i: u32) {
         let now = self.tick();
-        let next = tab.wheel.next_tick();
-        let Some(c) = tab.get_mut(i) else { return };
-        if c.has(cf::ONE_PACKET) {
-            return;
+        let Some(c) = tab.get(i) else { return };
+        let timeout = self.timeout_ticks(c);
+        if let Some((c, wheel)) = tab.entry_and_wheel(i) {
+            rearm_entry(i, c, wheel, now, timeout);
         }
-        c.expires = now.add(c.timeout);
-        let expires = c.expires;
-        // Filed in a slot still to come, at or before the new deadline: the wheel re-files it
-        // when that slot comes. (An entry whose slot is being processed is not filed.)
-        let filed = !next.after(c.wheel);
-        if filed && !c.wheel.after(expires) {
-            return;
-        }
-        let at = tab.wheel.slot_for(expires);
-        if let Some(c) = tab.get_mut(i) {
-            c.wheel = at;
-        }
-        tab.wheel.file(i, at);
     }
 
-    /// Arms an entry to expire `secs` from now with that timeout.
+    /// Arms a template to expire `secs` from now, with that timeout from then on.
     fn rearm<A: Addr>(&self, tab: &mut ConnTable<A>, i: u32, secs: u32) {
         if let Some(c) = tab.get_mut(i) {
-            c.timeout = Core::ticks(secs);
+            c.set_template_timeout(secs);
         }
         self.refresh(tab, i);
     }
@@ -158,19 +156,18 @@ impl Core {
         let t = now.tick();
         while let Some((slot, items)) = tab.wheel.pop_due(t) {
             self.timer_tick = Some(slot);
+            let slot_no = crate::conn::wheel::Wheel::slot_no(slot);
             for &i in &items {
-                let Some(c) = tab.get(i) else { continue };
-                if c.wheel != slot {
+                let Some(c) = tab.get_mut(i) else { continue };
+                if !c.has(cf::FILED) || c.wheel != slot_no {
                     continue; // a stale filing: the entry moved to an earlier slot
                 }
-                if c.expires.at_or_before(t) {
+                c.flags &= !cf::FILED;
+                let expires = c.expires;
+                if expires.at_or_before(t) {
                     self.expire(tab, i, false);
                 } else {
-                    let at = tab.wheel.slot_for(c.expires);
-                    if let Some(c) = tab.get_mut(i) {
-                        c.wheel = at;
-                    }
-                    tab.wheel.file(i, at);
+                    file(tab, i, expires);
                 }
             }
             tab.wheel.recycle(slot, items);
@@ -236,12 +233,12 @@ impl Core {
 
     /// Whether the secure TCP table is in effect (spec §2.12).
     #[inline]
-    fn secure_tcp(&self) -> bool {
+    pub(crate) fn secure_tcp(&self) -> bool {
         self.sysctl.secure_tcp == 3 || self.defence.secure
     }
 
     /// The protocol state transition for a packet seen in `dir` (spec §3): the new state, the
-    /// active/inactive move, the template's ASSURED bit, and the new timeout.
+    /// active/inactive move, and the template's ASSURED bit.
     pub(crate) fn set_state<A: Addr>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -251,67 +248,121 @@ impl Core {
     ) {
         let secure = self.secure_tcp();
         let Some(c) = tab.get_mut(i) else { return };
-        let Some(proto) = Protocol::from_ipproto(c.proto) else {
+        let Some(d) = self.dests.get_mut(c.dest) else {
             return;
         };
-        let mut dir = dir;
-        if proto != Protocol::Udp && c.has(cf::NOOUTPUT) {
-            if dir == Direction::Output {
-                c.flags &= !cf::NOOUTPUT;
-            } else {
-                dir = Direction::InputOnly;
-            }
+        if transition(c, d, secure, dir, p) {
+            let ct = c.link;
+            assure(tab, ct);
         }
-        let (new, established) = match (proto, p.l4) {
-            (Protocol::Tcp, L4::Tcp { flags, .. }) => {
-                let cur = TcpState::from_u8(c.state).unwrap_or(TcpState::None);
-                let n = tcp::transition(secure, dir, cur, flags);
-                (n as u8, n == TcpState::Established)
-            }
-            (
-                Protocol::Sctp,
-                L4::Sctp {
-                    first_chunk,
-                    cookie_then_abort,
-                    ..
-                },
-            ) => {
-                let cur = SctpState::from_u8(c.state).unwrap_or(SctpState::None);
-                let n = sctp::transition(dir, cur, sctp::event(first_chunk, cookie_then_abort));
-                (n as u8, n == SctpState::Established)
-            }
-            (Protocol::Udp, _) => (0, dir == Direction::Output),
-            // ICMP errors and mismatched summaries do not move the state.
-            _ => return,
-        };
-        let changed = new != c.state;
-        let control = c.control();
-        if changed && proto != Protocol::Udp {
-            let active = proto::is_active(proto, new);
-            let inactive = c.has(cf::INACTIVE);
-            if !inactive && !active {
-                c.flags |= cf::INACTIVE;
-                if let Some(d) = self.dests.get_mut(c.dest) {
-                    d.activeconns = d.activeconns.saturating_sub(1);
-                    d.inactconns += 1;
-                }
-            } else if inactive && active {
-                c.flags &= !cf::INACTIVE;
-                if let Some(d) = self.dests.get_mut(c.dest) {
-                    d.activeconns += 1;
-                    d.inactconns = d.inactconns.saturating_sub(1);
-                }
-            }
+    }
+}
+
+/// Re-arms entry `i` in place: deadline `now + timeout`; files it in the wheel only if the
+/// slot it sits in comes after the new deadline (or it is not filed at all).
+#[inline]
+pub(crate) fn rearm_entry<A: Addr>(
+    i: u32,
+    c: &mut Conn<A>,
+    wheel: &mut crate::conn::wheel::Wheel,
+    now: Tick,
+    timeout: u32,
+) {
+    if c.has(cf::ONE_PACKET) {
+        return;
+    }
+    let expires = now.add(timeout);
+    c.expires = expires;
+    if c.has(cf::FILED) && !wheel.slot_tick(c.wheel).after(expires) {
+        return;
+    }
+    let at = wheel.slot_for(expires);
+    c.wheel = crate::conn::wheel::Wheel::slot_no(at);
+    c.flags |= cf::FILED;
+    wheel.file(i, at);
+}
+
+/// The kernel's `set_tcp_state` / `set_sctp_state` / `udp_state_transition` (spec §3) on entry
+/// `c` for packet `p` seen in `dir`: the new state and the move between the real server's
+/// active and inactive counters. Returns whether the controlling template must become ASSURED.
+#[inline]
+pub(crate) fn transition<A: Addr>(
+    c: &mut Conn<A>,
+    d: &mut Dest,
+    secure: bool,
+    dir: Direction,
+    p: &PacketMeta,
+) -> bool {
+    let Some(proto) = Protocol::from_ipproto(c.proto) else {
+        return false;
+    };
+    let mut dir = dir;
+    if proto != Protocol::Udp && c.has(cf::NOOUTPUT) {
+        if dir == Direction::Output {
+            c.flags &= !cf::NOOUTPUT;
+        } else {
+            dir = Direction::InputOnly;
         }
-        c.state = new;
-        c.timeout = Core::ticks(self.timeouts.get(proto, new));
-        // UDP assures on every reply; TCP/SCTP when the state becomes ESTABLISHED.
-        if (established && (changed || proto == Protocol::Udp))
-            && let Some(ct) = control
-            && let Some(t) = tab.get_mut(ct)
-        {
-            t.state |= 1;
+    }
+    let (new, established) = match (proto, p.l4) {
+        (Protocol::Tcp, L4::Tcp { flags, .. }) => {
+            let cur = TcpState::from_u8(c.state).unwrap_or(TcpState::None);
+            let n = tcp::transition(secure, dir, cur, flags);
+            (n as u8, n == TcpState::Established)
         }
+        (
+            Protocol::Sctp,
+            L4::Sctp {
+                first_chunk,
+                cookie_then_abort,
+                ..
+            },
+        ) => {
+            let cur = SctpState::from_u8(c.state).unwrap_or(SctpState::None);
+            let n = sctp::transition(dir, cur, sctp::event(first_chunk, cookie_then_abort));
+            (n as u8, n == SctpState::Established)
+        }
+        // UDP: one state; a reply assures the template.
+        (Protocol::Udp, _) => return dir == Direction::Output && c.control().is_some(),
+        // ICMP errors and mismatched summaries do not move the state.
+        _ => return false,
+    };
+    if new == c.state {
+        return false;
+    }
+    let active = proto::is_active(proto, new);
+    let inactive = c.has(cf::INACTIVE);
+    if !inactive && !active {
+        c.flags |= cf::INACTIVE;
+        d.activeconns = d.activeconns.saturating_sub(1);
+        d.inactconns += 1;
+    } else if inactive && active {
+        c.flags &= !cf::INACTIVE;
+        d.activeconns += 1;
+        d.inactconns = d.inactconns.saturating_sub(1);
+    }
+    c.state = new;
+    established && c.control().is_some()
+}
+
+/// Files entry `i` in the wheel for deadline `expires`.
+#[inline]
+fn file<A: Addr>(tab: &mut ConnTable<A>, i: u32, expires: Tick) {
+    let at = tab.wheel.slot_for(expires);
+    if let Some(c) = tab.get_mut(i) {
+        c.wheel = crate::conn::wheel::Wheel::slot_no(at);
+        c.flags |= cf::FILED;
+    }
+    tab.wheel.file(i, at);
+}
+
+/// Sets the ASSURED bit of template `t` (the kernel's `ip_vs_control_assure_ct`).
+#[inline]
+pub(crate) fn assure<A: Addr>(tab: &mut ConnTable<A>, t: u32) {
+    if let Some(t) = tab.get_mut(t)
+        && t.is_template()
+    {
+        t.state |= 1;
     }
 }
 
@@ -452,7 +503,10 @@ impl Core {
     /// 0 or more than 8 packets; otherwise drop every i-th entry with i packets.
     fn todrop_entry<A: Addr>(&mut self, c: &Conn<A>, now: Tick) -> bool {
         // now + timeout < expires + 60 s  <=>  refreshed less than 60 s ago: spare it.
-        if c.expires.add(Core::ticks(60)).after(now.add(c.timeout)) {
+        if c.expires
+            .add(Core::ticks(60))
+            .after(now.add(self.timeout_ticks(c)))
+        {
             return false;
         }
         let i = c.in_pkts as usize;

@@ -26,7 +26,7 @@ use crate::service::{Protocol, ServiceKey, ServiceTable};
 use crate::snapshot::{ConnView, DestView, IPVS_VERSION, InfoView, ServiceView, TotalsView};
 use crate::stats::Stats;
 use crate::sysctl::Sysctls;
-use crate::time::{Instant, NANOS_PER_SEC, Tick, secs_to_ticks};
+use crate::time::{Instant, NANOS_PER_SEC, TICK_NANOS, Tick, secs_to_ticks};
 
 /// How an engine is built.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,9 @@ pub struct EngineConfig {
     /// Scheduler options (Maglev table size and seed).
     #[serde(skip)]
     pub sched: SchedOptions,
+    /// The bits of the kernel's per-namespace pointer that its service hash mixes in; only
+    /// the order of unsorted listings depends on it ([`ServiceTable::kernel_order`]).
+    pub svc_hash_salt: u8,
 }
 
 impl Default for EngineConfig {
@@ -61,11 +64,12 @@ impl Default for EngineConfig {
             sysctls: Sysctls::default(),
             conn_max: 1 << 20,
             conn_tab_bits: 12,
-            seed: 0x5eed_0f_1b5,
+            seed: 0x0005_eed0_f1b5,
             start: Instant::ZERO,
             netfilter_conntrack: false,
             fullnat_addrs: Vec::new(),
             sched: SchedOptions::default(),
+            svc_hash_salt: 0,
         }
     }
 }
@@ -138,11 +142,14 @@ pub(crate) struct Core {
     pub conn_tab_bits: u8,
     pub netfilter_conntrack: bool,
     pub sched_opts: SchedOptions,
+    pub svc_hash_salt: u8,
     pub conn_count: usize,
     pub now: Instant,
     /// While the wheel processes a slot: that slot's tick, the time the kernel's timer would
     /// have fired (so "expire later" re-arms from the deadline, not from `now`).
     pub timer_tick: Option<Tick>,
+    /// Nothing is due before this instant (the packet path's one comparison).
+    pub next_deadline: Instant,
     pub next_est: Instant,
     pub next_defence: Instant,
     pub next_trash: Instant,
@@ -227,9 +234,11 @@ impl Engine {
                 conn_tab_bits: cfg.conn_tab_bits,
                 netfilter_conntrack: cfg.netfilter_conntrack,
                 sched_opts: cfg.sched,
+                svc_hash_salt: cfg.svc_hash_salt,
                 conn_count: 0,
                 now: start,
                 timer_tick: None,
+                next_deadline: start,
                 next_est: start.add_nanos(ESTIMATOR_PERIOD),
                 next_defence: start.add_nanos(DEFENCE_PERIOD),
                 next_trash: start.add_nanos(TRASH_PERIOD),
@@ -305,6 +314,9 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = now.max(self.core.now);
         self.core.now = now;
+        if now < self.core.next_deadline {
+            return; // nothing is due: the common case on the packet path
+        }
         let t = now.tick();
         if self.v4.wheel.next_tick().at_or_before(t) {
             let (core, tab) = V4::split(self);
@@ -326,6 +338,13 @@ impl Engine {
             self.core.next_trash = self.core.next_trash.add_nanos(TRASH_PERIOD);
             self.core.trash_tick(now);
         }
+        // The wheels have processed every tick up to `now`: the next one is due at the start
+        // of the following tick.
+        let next_tick = Instant::from_nanos((now.as_nanos() / TICK_NANOS + 1) * TICK_NANOS);
+        self.core.next_deadline = next_tick
+            .min(self.core.next_est)
+            .min(self.core.next_defence)
+            .min(self.core.next_trash);
     }
 
     /// The earliest time at which [`Engine::handle_timeout`] has work to do.
@@ -395,11 +414,12 @@ impl Engine {
         }
     }
 
-    /// Every service, in the order they were added, with its real servers in kernel order.
+    /// Every service, in the kernel's hash-table order ([`ServiceTable::kernel_order`]), with
+    /// its real servers in kernel order (newest first).
     pub fn services(&self) -> Vec<ServiceView> {
         let c = &self.core;
         c.services
-            .ids()
+            .kernel_order(c.svc_hash_salt)
             .iter()
             .filter_map(|&id| c.services.get(id))
             .map(|s| ServiceView {

@@ -4,10 +4,10 @@
 
 use rvs_packet::{Fragment, L4, PacketMeta, sctp_chunk};
 
-use super::conn_ops::NewConn;
+use super::conn_ops::{NewConn, rearm_entry, transition};
 use super::{Core, Engine, Fam};
 use crate::addr::{Addr, Netmask};
-use crate::conn::{ConnTable, flags as cf};
+use crate::conn::{Conn, ConnTable, flags as cf};
 use crate::conntrack;
 use crate::decision::{Answer, Decision, DropReason, Forward, Synth, Xmit};
 use crate::dest::DestId;
@@ -45,13 +45,16 @@ pub(super) fn handle<A: Fam>(e: &mut Engine, now: Instant, p: &PacketMeta) -> De
         return Decision::Pass;
     };
     let (core, tab) = A::split(e);
-    if let Some(i) = tab.find_out(p.protocol, s, p.sport, d, p.dport) {
+    // The kernel's out hook runs first. A packet addressed to a virtual service cannot be a
+    // reply (unless a client's address and port equal a VIP and port), so skip that probe.
+    let to_vip = p.fwmark == 0 && core.services.is_vip(proto, p.dst, p.dport);
+    if !to_vip && let Some(i) = tab.find_out(p.protocol, s, p.sport, d, p.dport) {
         return core.reply(tab, i, p);
     }
     if let Some(i) = tab.find_in(p.protocol, s, p.sport, d, p.dport) {
-        match core.existing(tab, i, p, proto) {
-            Some(decision) => return decision,
-            None => {} // rescheduled: fall through to scheduling
+        // `None`: rescheduled, fall through to scheduling.
+        if let Some(decision) = core.existing(tab, i, p, proto) {
+            return decision;
         }
     }
     core.schedule_new(tab, p, proto)
@@ -112,6 +115,11 @@ impl Core {
     ) -> Option<Decision> {
         let c = *tab.get(i)?;
         let d = self.dests.get(c.dest)?;
+        let new_conn = is_new_conn(p);
+        if !new_conn && d.available {
+            // Every profile continues such a packet on its entry (reuse.rs): the fast path.
+            return Some(self.forward_in(tab, i, p, false));
+        }
         let facts = Facts {
             proto,
             state: c.state,
@@ -121,7 +129,7 @@ impl Core {
             n_control: c.n_control(),
             weight0: d.cfg.weight == 0,
             available: d.available,
-            new_conn: is_new_conn(p),
+            new_conn,
             rst: p.tcp_flags().is_some_and(|f| f.rst()),
             ct: conntrack::for_new_conn(self.netfilter_conntrack, proto, c.state),
         };
@@ -245,10 +253,10 @@ impl Core {
     }
 
     /// How a client-to-server packet of entry `c` is sent on.
-    fn xmit_in<A: Addr>(&self, tab: &ConnTable<A>, i: u32) -> Option<(Xmit, DestId)> {
-        let c = tab.get(i)?;
+    #[inline]
+    fn xmit_in<A: Addr>(&self, tab: &ConnTable<A>, c: &Conn<A>) -> Option<Xmit> {
         let daddr = c.daddr.to_ip();
-        let x = match c.fwd() {
+        Some(match c.fwd() {
             cf::FWD_MASQ => Xmit::Nat {
                 src: None,
                 dst: Some((daddr, c.dport)),
@@ -267,12 +275,12 @@ impl Core {
             cf::FWD_LOCAL => Xmit::Local,
             cf::FWD_BYPASS => Xmit::Bypass,
             _ => Xmit::DirectRoute { dst: daddr },
-        };
-        Some((x, c.dest))
+        })
     }
 
     /// Processes a client-to-server packet on entry `i` (spec §2.7): counters, state
-    /// transition, timer refresh, transmit.
+    /// transition, timer refresh, transmit. The hot path: the entry and its real server are
+    /// looked up once.
     fn forward_in<A: Fam>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -280,23 +288,51 @@ impl Core {
         p: &PacketMeta,
         new_conn: bool,
     ) -> Decision {
-        let Some(c) = tab.get(i).copied() else {
+        let secure = self.secure_tcp();
+        let now = self.tick();
+        let Core {
+            dests,
+            services,
+            totals,
+            timeouts,
+            ..
+        } = self;
+        let Some((c, wheel)) = tab.entry_and_wheel(i) else {
             return Decision::Pass;
         };
-        self.in_stats(c.dest, p.len);
-        self.set_state(tab, i, Direction::Input, p);
-        if let Some(c) = tab.get_mut(i) {
-            c.in_pkts = c.in_pkts.saturating_add(1);
+        let Some(d) = dests.get_mut(c.dest) else {
+            return Decision::Pass;
+        };
+        if d.available {
+            let len = p.len as u64;
+            d.stats.live.inpkts += 1;
+            d.stats.live.inbytes += len;
+            if let Some(s) = services.get_mut(d.svc) {
+                s.stats.live.inpkts += 1;
+                s.stats.live.inbytes += len;
+            }
+            totals.live.inpkts += 1;
+            totals.live.inbytes += len;
         }
-        self.refresh(tab, i);
-        let out = self.xmit_in(tab, i);
+        let assure = transition(c, d, secure, Direction::Input, p);
+        c.in_pkts = c.in_pkts.saturating_add(1);
+        let timeout = match Protocol::from_ipproto(c.proto) {
+            Some(proto) => timeouts.ticks(proto, c.state),
+            None => Core::ticks(2),
+        };
+        rearm_entry(i, c, wheel, now, timeout);
+        let c = *c;
+        if assure {
+            super::conn_ops::assure(tab, c.link);
+        }
+        let xmit = self.xmit_in(tab, &c);
         if c.has(cf::ONE_PACKET) {
             self.expire(tab, i, false);
         }
-        match out {
-            Some((xmit, dest)) => Decision::Forward(Forward {
+        match xmit {
+            Some(xmit) => Decision::Forward(Forward {
                 xmit,
-                dest: Some(dest),
+                dest: Some(c.dest),
                 new_conn,
             }),
             None => Decision::Pass,
@@ -670,10 +706,10 @@ fn icmp<A: Fam>(e: &mut Engine, p: &PacketMeta) -> Decision {
             return Decision::Pass;
         };
         core.in_stats(c.dest, p.len);
-        if let Some((xmit, dest)) = core.xmit_in(tab, i) {
+        if let Some(xmit) = core.xmit_in(tab, &c) {
             return Decision::Forward(Forward {
                 xmit,
-                dest: Some(dest),
+                dest: Some(c.dest),
                 new_conn: false,
             });
         }

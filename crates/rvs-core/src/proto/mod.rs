@@ -25,28 +25,61 @@ pub const UDP_STATE_NAME: &str = "UDP";
 /// UDP's default timeout in seconds.
 pub const UDP_DEFAULT_TIMEOUT: u32 = 300;
 
-/// Per-protocol, per-state timeouts of one engine, in seconds.
+/// Per-protocol, per-state timeouts of one engine, in seconds (and in ticks, for the packet
+/// path).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeoutTable {
     /// TCP, by state number.
-    pub tcp: [u32; tcp::STATES],
+    tcp: [u32; tcp::STATES],
     /// SCTP, by state number.
-    pub sctp: [u32; sctp::STATES],
+    sctp: [u32; sctp::STATES],
     /// UDP.
-    pub udp: u32,
+    udp: u32,
+    /// The same in ticks: TCP, SCTP, then UDP.
+    #[serde(skip)]
+    ticks: [u32; tcp::STATES + sctp::STATES + 1],
 }
 
 impl Default for TimeoutTable {
     fn default() -> Self {
-        TimeoutTable {
+        let mut t = TimeoutTable {
             tcp: tcp::DEFAULT_TIMEOUTS,
             sctp: sctp::DEFAULT_TIMEOUTS,
             udp: UDP_DEFAULT_TIMEOUT,
-        }
+            ticks: [0; tcp::STATES + sctp::STATES + 1],
+        };
+        t.update_ticks();
+        t
     }
 }
 
 impl TimeoutTable {
+    fn update_ticks(&mut self) {
+        let all = self
+            .tcp
+            .iter()
+            .chain(self.sctp.iter())
+            .chain(core::iter::once(&self.udp));
+        for (t, &s) in self.ticks.iter_mut().zip(all) {
+            *t = crate::time::secs_to_ticks(s);
+        }
+    }
+
+    /// Timeout of a state in ticks (state 0 for UDP); 2 s for an unknown state.
+    #[inline]
+    pub fn ticks(&self, proto: Protocol, state: u8) -> u32 {
+        let i = match proto {
+            Protocol::Tcp if (state as usize) < tcp::STATES => state as usize,
+            Protocol::Sctp if (state as usize) < sctp::STATES => tcp::STATES + state as usize,
+            Protocol::Udp => tcp::STATES + sctp::STATES,
+            _ => return 2 * crate::time::TICKS_PER_SEC,
+        };
+        self.ticks
+            .get(i)
+            .copied()
+            .unwrap_or(2 * crate::time::TICKS_PER_SEC)
+    }
+
     /// Timeout of a state (state 0 for UDP), in seconds.
     #[inline]
     pub fn get(&self, proto: Protocol, state: u8) -> u32 {
@@ -77,6 +110,7 @@ impl TimeoutTable {
         if t.udp != 0 {
             self.udp = t.udp;
         }
+        self.update_ticks();
     }
 }
 
