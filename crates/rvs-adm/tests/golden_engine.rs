@@ -106,6 +106,15 @@ impl EngineBackend {
         self.pkt(p)
     }
 
+    /// A TCP segment the engine must forward.
+    fn fw(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16), flags: u8, len: u32) {
+        let d = self.tcp(src, dst, flags, len);
+        assert!(
+            matches!(d, Decision::Forward(_)),
+            "{src:?} -> {dst:?} flags {flags:#x}: {d:?}"
+        );
+    }
+
     /// The scenario's client: connect, read the server's 4-byte banner, and (unless held)
     /// close first. Packet sizes are the real ones (IPv4 + TCP with timestamps): SYN and
     /// SYN-ACK 60 bytes, pure ACKs and FINs 52, the banner 56.
@@ -121,14 +130,14 @@ impl EngineBackend {
             panic!("SYN to {vip}:{port} not forwarded: {d:?}")
         };
         let ack = TcpFlags::ACK;
-        self.tcp(rs, c, TcpFlags::SYN | ack, 60);
-        self.tcp(c, v, ack, 52);
-        self.tcp(rs, c, TcpFlags::PSH | ack, 56);
-        self.tcp(c, v, ack, 52);
+        self.fw(rs, c, TcpFlags::SYN | ack, 60);
+        self.fw(c, v, ack, 52);
+        self.fw(rs, c, TcpFlags::PSH | ack, 56);
+        self.fw(c, v, ack, 52);
         if !held {
-            self.tcp(c, v, TcpFlags::FIN | ack, 52);
-            self.tcp(rs, c, TcpFlags::FIN | ack, 52);
-            self.tcp(c, v, ack, 52);
+            self.fw(c, v, TcpFlags::FIN | ack, 52);
+            self.fw(rs, c, TcpFlags::FIN | ack, 52);
+            self.fw(c, v, ack, 52);
         }
         rs
     }
@@ -137,15 +146,16 @@ impl EngineBackend {
     fn udp(&mut self, vip: &str, port: u16, cport: u16, answered: bool) {
         let c = (ip(CLIENT), cport);
         let d = self.pkt(PacketMeta::udp(c, (ip(vip), port), 5));
+        let Decision::Forward(Forward {
+            xmit: Xmit::Nat { dst: Some(rs), .. },
+            ..
+        }) = d
+        else {
+            panic!("{d:?}")
+        };
         if answered {
-            let Decision::Forward(Forward {
-                xmit: Xmit::Nat { dst: Some(rs), .. },
-                ..
-            }) = d
-            else {
-                panic!("{d:?}")
-            };
-            self.pkt(PacketMeta::udp(rs, c, 4));
+            let r = self.pkt(PacketMeta::udp(rs, c, 4));
+            assert!(matches!(r, Decision::Forward(_)), "{r:?}");
         }
     }
 }
@@ -248,7 +258,7 @@ fn golden_outputs_from_the_engine() {
         if pos == 0 {
             // In the capture, one held connection on rs3 shows one more 52-byte packet from
             // its server than the others (a pure ACK): replay it.
-            b.tcp(rs, (ip(CLIENT), 30001), TcpFlags::ACK, 52);
+            b.fw(rs, (ip(CLIENT), 30001), TcpFlags::ACK, 52);
         }
     }
     for (i, port) in (40000..40008).enumerate() {
