@@ -1,6 +1,7 @@
 //! The connection table (spec §1.4, §2.3, §2.10): entries, lookups, expiry.
 
 pub mod flags;
+pub mod index;
 mod table;
 pub mod wheel;
 

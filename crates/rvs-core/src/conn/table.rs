@@ -7,18 +7,18 @@
 //! * `tmpl_idx`: persistence templates, keyed like `in_idx` (the kernel keeps templates in the
 //!   same hash but its lookups never mix them up, spec §2.3, §5.2).
 //!
-//! The indexes are `hashbrown::HashTable<u32>` holding slab indices: each index slot costs four
-//! bytes plus a control byte, and the key is read from the entry itself. Hashing uses foldhash
+//! The indexes ([`Index`]) hold slab indices: each slot costs four bytes plus a control byte,
+//! the key is read from the entry itself, and a table sized for its bound stays 7/8 full. Hashing uses foldhash
 //! with a seed from the engine's configuration, like the kernel's boot-time random jhash seed,
 //! so clients cannot aim for one bucket.
 
 use core::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
 use crate::addr::Addr;
 use crate::conn::flags::{FREE, HASHED};
+use crate::conn::index::Index;
 use crate::conn::wheel::Wheel;
 use crate::dest::DestId;
 use crate::time::Tick;
@@ -119,9 +119,9 @@ impl<A: Addr> Conn<A> {
 pub struct ConnTable<A: Addr> {
     slab: Vec<Conn<A>>,
     free: Vec<u32>,
-    in_idx: HashTable<u32>,
-    out_idx: HashTable<u32>,
-    tmpl_idx: HashTable<u32>,
+    in_idx: Index,
+    out_idx: Index,
+    tmpl_idx: Index,
     hasher: FixedState,
     /// Full NAT: the local addresses of this family, indexed by `Conn::laddr` (append only).
     pub lpool: Vec<A>,
@@ -141,9 +141,9 @@ impl<A: Addr> ConnTable<A> {
         ConnTable {
             slab: Vec::new(),
             free: Vec::new(),
-            in_idx: HashTable::new(),
-            out_idx: HashTable::new(),
-            tmpl_idx: HashTable::new(),
+            in_idx: Index::default(),
+            out_idx: Index::default(),
+            tmpl_idx: Index::default(),
             hasher: FixedState::with_seed(seed),
             lpool: Vec::new(),
             wheel: Wheel::new(start),
@@ -157,9 +157,12 @@ impl<A: Addr> ConnTable<A> {
         self.slab.reserve(n.saturating_sub(self.slab.len()));
         let h = self.hasher.clone();
         let (slab, lp) = (&self.slab, &self.lpool);
-        self.in_idx.reserve(n, |&i| in_hash(&h, &slab[i as usize]));
+        let more = n.saturating_sub(self.in_idx.len());
+        self.in_idx
+            .reserve(more, |i| in_hash(&h, &slab[i as usize]));
+        let more = n.saturating_sub(self.out_idx.len());
         self.out_idx
-            .reserve(n, |&i| out_hash(&h, &slab[i as usize], lp));
+            .reserve(more, |i| out_hash(&h, &slab[i as usize], lp));
     }
 
     /// Entries in the table (connections and templates).
@@ -246,12 +249,12 @@ impl<A: Addr> ConnTable<A> {
         let (slab, lp) = (&self.slab, &self.lpool);
         if c.is_template() {
             self.tmpl_idx
-                .insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+                .insert(in_hash(&h, &c), i, |j| in_hash(&h, &slab[j as usize]));
         } else {
             self.in_idx
-                .insert_unique(in_hash(&h, &c), i, |&j| in_hash(&h, &slab[j as usize]));
+                .insert(in_hash(&h, &c), i, |j| in_hash(&h, &slab[j as usize]));
             if reply_index {
-                self.out_idx.insert_unique(out_hash(&h, &c, lp), i, |&j| {
+                self.out_idx.insert(out_hash(&h, &c, lp), i, |j| {
                     out_hash(&h, &slab[j as usize], lp)
                 });
             }
@@ -274,16 +277,9 @@ impl<A: Addr> ConnTable<A> {
         } else {
             &mut self.in_idx
         };
-        if let Ok(e) = idx.find_entry(in_hash(&h, &c), |&j| j == i) {
-            e.remove();
-        }
+        idx.remove(in_hash(&h, &c), i);
         if !c.is_template() {
-            if let Ok(e) = self
-                .out_idx
-                .find_entry(out_hash(&h, &c, &self.lpool), |&j| j == i)
-            {
-                e.remove();
-            }
+            self.out_idx.remove(out_hash(&h, &c, &self.lpool), i);
         }
     }
 
@@ -292,16 +288,14 @@ impl<A: Addr> ConnTable<A> {
     pub fn find_in(&self, proto: u8, caddr: A, cport: u16, vaddr: A, vport: u16) -> Option<u32> {
         let hash = key_hash(&self.hasher, proto, caddr, cport, vaddr, vport);
         let slab = &self.slab;
-        self.in_idx
-            .find(hash, |&j| {
-                let c = &slab[j as usize];
-                c.cport == cport
-                    && c.vport == vport
-                    && c.caddr == caddr
-                    && c.vaddr == vaddr
-                    && c.proto == proto
-            })
-            .copied()
+        self.in_idx.find(hash, |j| {
+            let c = &slab[j as usize];
+            c.cport == cport
+                && c.vport == vport
+                && c.caddr == caddr
+                && c.vaddr == vaddr
+                && c.proto == proto
+        })
     }
 
     /// Real-server-side lookup for replies (the kernel's `ip_vs_conn_out_get`): `saddr:sport`
@@ -310,17 +304,11 @@ impl<A: Addr> ConnTable<A> {
     pub fn find_out(&self, proto: u8, saddr: A, sport: u16, daddr: A, dport: u16) -> Option<u32> {
         let hash = key_hash(&self.hasher, proto, saddr, sport, daddr, dport);
         let (slab, lpool) = (&self.slab, &self.lpool);
-        self.out_idx
-            .find(hash, |&j| {
-                let c = &slab[j as usize];
-                let (ca, cp) = out_client(c, lpool);
-                c.dport == sport
-                    && cp == dport
-                    && c.daddr == saddr
-                    && ca == daddr
-                    && c.proto == proto
-            })
-            .copied()
+        self.out_idx.find(hash, |j| {
+            let c = &slab[j as usize];
+            let (ca, cp) = out_client(c, lpool);
+            c.dport == sport && cp == dport && c.daddr == saddr && ca == daddr && c.proto == proto
+        })
     }
 
     /// Template lookup (the kernel's `ip_vs_ct_in_get`).
@@ -328,17 +316,15 @@ impl<A: Addr> ConnTable<A> {
     pub fn find_template(&self, proto: u8, caddr: A, vaddr: A, vport: u16) -> Option<u32> {
         let hash = key_hash(&self.hasher, proto, caddr, 0, vaddr, vport);
         let slab = &self.slab;
-        self.tmpl_idx
-            .find(hash, |&j| {
-                let c = &slab[j as usize];
-                c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
-            })
-            .copied()
+        self.tmpl_idx.find(hash, |j| {
+            let c = &slab[j as usize];
+            c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
+        })
     }
 
     /// Bytes of heap held by the table (slab, indexes, wheel): the memory-per-entry figure.
     pub fn heap_bytes(&self) -> usize {
-        let idx = |t: &HashTable<u32>| t.allocation_size();
+        let idx = |t: &Index| t.heap_bytes();
         self.slab.capacity() * core::mem::size_of::<Conn<A>>()
             + self.free.capacity() * 4
             + idx(&self.in_idx)
