@@ -83,10 +83,9 @@ pub fn nat(
     dst: Option<(IpAddr, u16)>,
 ) -> Result<(), Malformed> {
     let lay = ip::locate(buf)?;
-    for (a, _) in src.iter().chain(dst.iter()) {
-        if a.is_ipv6() != lay.v6 {
-            return Err(Malformed::FamilyMismatch);
-        }
+    let wrong_family = |x: Option<(IpAddr, u16)>| x.is_some_and(|(a, _)| a.is_ipv6() != lay.v6);
+    if wrong_family(src) || wrong_family(dst) {
+        return Err(Malformed::FamilyMismatch);
     }
     if lay.routed {
         return Err(Malformed::UnsupportedExtension);
