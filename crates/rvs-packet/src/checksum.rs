@@ -144,7 +144,13 @@ pub fn ipv4_header(header: &[u8]) -> u16 {
 /// assert_eq!(d.apply(!0x1234u16), !0x4321u16);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Delta(u32);
+pub struct Delta(u64);
+
+/// Keeps an accumulator below 2^34 without changing its value modulo 0xffff (2^32 ≡ 1).
+#[inline]
+const fn squash(acc: u64) -> u64 {
+    (acc & 0xffff_ffff) + (acc >> 32)
+}
 
 impl Delta {
     /// No change.
@@ -153,8 +159,27 @@ impl Delta {
     /// Records that a 16-bit word changed from `old` to `new`.
     #[inline]
     pub fn add16(&mut self, old: u16, new: u16) {
-        let acc = self.0 as u64 + (!old) as u64 + new as u64;
-        self.0 = fold(acc) as u32;
+        self.0 = squash(self.0 + (!old) as u64 + new as u64);
+    }
+
+    /// Records that a 32-bit big-endian field (two 16-bit words) changed from `old` to `new`.
+    ///
+    /// Summing 32-bit words is exact: 0xffffffff = 0xffff × 0x10001, so a 32-bit complement
+    /// is also a negation modulo 0xffff.
+    #[inline]
+    pub fn add32(&mut self, old: u32, new: u32) {
+        self.0 = squash(self.0 + (!old) as u64 + new as u64);
+    }
+
+    /// Records that a 128-bit big-endian field (an IPv6 address) changed from `old` to `new`.
+    #[inline]
+    pub fn add128(&mut self, old: u128, new: u128) {
+        let mut acc = self.0;
+        for i in 0..4 {
+            let sh = 32 * i;
+            acc += (!(old >> sh) as u32) as u64 + ((new >> sh) as u32) as u64;
+        }
+        self.0 = squash(acc);
     }
 
     /// Records that the bytes `old` became `new`. Both must have the same length and start at
@@ -164,9 +189,15 @@ impl Delta {
     pub fn add_bytes(&mut self, old: &[u8], new: &[u8]) {
         let n = old.len().min(new.len());
         let (old, new) = (&old[..n], &new[..n]);
-        let mut acc = self.0 as u64;
-        let mut o = old.chunks_exact(2);
-        let mut w = new.chunks_exact(2);
+        let mut acc = self.0;
+        let mut o = old.chunks_exact(4);
+        let mut w = new.chunks_exact(4);
+        for (a, b) in (&mut o).zip(&mut w) {
+            acc += (!u32::from_be_bytes([a[0], a[1], a[2], a[3]])) as u64;
+            acc += u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            acc = squash(acc);
+        }
+        let (mut o, mut w) = (o.remainder().chunks_exact(2), w.remainder().chunks_exact(2));
         for (a, b) in (&mut o).zip(&mut w) {
             acc += (!u16::from_be_bytes([a[0], a[1]])) as u64;
             acc += u16::from_be_bytes([b[0], b[1]]) as u64;
@@ -175,33 +206,29 @@ impl Delta {
             acc += (!u16::from_be_bytes([*a, 0])) as u64;
             acc += u16::from_be_bytes([*b, 0]) as u64;
         }
-        self.0 = fold(acc) as u32;
+        self.0 = squash(acc);
     }
 
     /// Records that an address changed (4 or 16 bytes). Mixed families are summed as bytes.
     #[inline]
     pub fn add_addr(&mut self, old: IpAddr, new: IpAddr) {
         match (old, new) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => self.add_bytes(&a.octets(), &b.octets()),
-            (IpAddr::V6(a), IpAddr::V6(b)) => self.add_bytes(&a.octets(), &b.octets()),
-            _ => {
-                let mut d = Delta::ZERO;
-                d.add16(addr_sum(old), addr_sum(new));
-                *self = self.merged(d);
-            }
+            (IpAddr::V4(a), IpAddr::V4(b)) => self.add32(a.to_bits(), b.to_bits()),
+            (IpAddr::V6(a), IpAddr::V6(b)) => self.add128(a.to_bits(), b.to_bits()),
+            _ => self.add16(addr_sum(old), addr_sum(new)),
         }
     }
 
     /// The sum of two changes.
     #[inline]
     pub fn merged(self, other: Delta) -> Delta {
-        Delta(fold(self.0 as u64 + other.0 as u64) as u32)
+        Delta(squash(self.0 + other.0))
     }
 
     /// Whether the change is nil in ones' complement arithmetic (`+0` or `-0`).
     #[inline]
     pub fn is_noop(self) -> bool {
-        let f = fold(self.0 as u64);
+        let f = fold(self.0);
         f == 0 || f == 0xffff
     }
 
@@ -214,7 +241,7 @@ impl Delta {
         if self.is_noop() {
             return check;
         }
-        !fold((!check) as u64 + self.0 as u64)
+        !fold((!check) as u64 + self.0)
     }
 }
 
@@ -230,7 +257,7 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
 #[inline]
 pub fn update32(check: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
     let mut d = Delta::ZERO;
-    d.add_bytes(&old, &new);
+    d.add32(u32::from_be_bytes(old), u32::from_be_bytes(new));
     d.apply(check)
 }
 
@@ -238,7 +265,7 @@ pub fn update32(check: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
 #[inline]
 pub fn update128(check: u16, old: [u8; 16], new: [u8; 16]) -> u16 {
     let mut d = Delta::ZERO;
-    d.add_bytes(&old, &new);
+    d.add128(u128::from_be_bytes(old), u128::from_be_bytes(new));
     d.apply(check)
 }
 
@@ -456,6 +483,44 @@ mod test {
             0xffff,
             "a nil change keeps the bytes"
         );
+    }
+
+    #[test]
+    fn wide_adds_equal_word_adds() {
+        let old: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(91).wrapping_add(7));
+        let new: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(13) ^ 0xc3);
+        let mut words = Delta::ZERO;
+        for i in (0..16).step_by(2) {
+            words.add16(
+                u16::from_be_bytes([old[i], old[i + 1]]),
+                u16::from_be_bytes([new[i], new[i + 1]]),
+            );
+        }
+        let mut wide = Delta::ZERO;
+        wide.add128(u128::from_be_bytes(old), u128::from_be_bytes(new));
+        let mut bytes = Delta::ZERO;
+        bytes.add_bytes(&old, &new);
+        let mut quads = Delta::ZERO;
+        for i in (0..16).step_by(4) {
+            let w = |b: &[u8; 16]| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            quads.add32(w(&old), w(&new));
+        }
+        for c in [0u16, 1, 0x1234, 0xfffe, 0xffff] {
+            let want = words.apply(c);
+            assert_eq!(wide.apply(c), want);
+            assert_eq!(bytes.apply(c), want);
+            assert_eq!(quads.apply(c), want);
+        }
+        // Odd lengths: the last byte is the high byte of a word.
+        let mut odd = Delta::ZERO;
+        odd.add_bytes(&old[..7], &new[..7]);
+        let mut odd_words = Delta::ZERO;
+        odd_words.add_bytes(&old[..6], &new[..6]);
+        odd_words.add16(
+            u16::from_be_bytes([old[6], 0]),
+            u16::from_be_bytes([new[6], 0]),
+        );
+        assert_eq!(odd.apply(0x4321), odd_words.apply(0x4321));
     }
 
     #[test]

@@ -19,12 +19,15 @@ fuzz_target!(|data: &[u8]| {
         let hl = if src.0.is_ipv4() { 20 } else { 40 };
         assert_eq!(rewrite::decap(&out[..n]), Ok(&packet[..n - hl]));
     }
+    // parse does not verify transport checksums: a fully quoted packet with a bad one makes
+    // the error's quote fail verification, though the error itself is well formed.
+    let valid = verify_checksums(packet);
     if let Ok(n) = synth::icmp_unreachable(&mut out, packet, src.0, Some(flags & 15)) {
-        assert!(verify_checksums(&out[..n]));
+        assert!(verify_checksums(&out[..n]) || !valid);
         PacketMeta::parse(&out[..n]).expect("an ICMP error we built parses");
     }
     if let Ok(n) = synth::icmp_too_big(&mut out, packet, src.0, u32::from(dst.1)) {
-        assert!(verify_checksums(&out[..n]));
+        assert!(verify_checksums(&out[..n]) || !valid);
     }
     if let Ok(n) = synth::tcp_rst(
         &mut out,

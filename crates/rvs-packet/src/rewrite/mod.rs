@@ -16,22 +16,25 @@ pub use tunnel::{decap, encap};
 use core::net::IpAddr;
 
 use crate::checksum::Delta;
-use crate::field::{get16, put16};
-
-/// Writes `new` at `at`, recording the change in `d`.
-#[inline]
-fn write_bytes(buf: &mut [u8], at: usize, new: &[u8], d: &mut Delta) {
-    let dst = &mut buf[at..at + new.len()];
-    d.add_bytes(dst, new);
-    dst.copy_from_slice(new);
-}
+use crate::field::{get16, get32, put16, put32};
 
 /// Writes the address `new` (its family matches the packet's) at `at`, recording the change.
 #[inline]
 fn write_addr(buf: &mut [u8], at: usize, new: IpAddr, d: &mut Delta) {
     match new {
-        IpAddr::V4(a) => write_bytes(buf, at, &a.octets(), d),
-        IpAddr::V6(a) => write_bytes(buf, at, &a.octets(), d),
+        IpAddr::V4(a) => {
+            let new = a.to_bits();
+            d.add32(get32(buf, at), new);
+            put32(buf, at, new);
+        }
+        IpAddr::V6(a) => {
+            let field = &mut buf[at..at + 16];
+            let mut old = [0u8; 16];
+            old.copy_from_slice(field);
+            let new = a.to_bits();
+            d.add128(u128::from_be_bytes(old), new);
+            field.copy_from_slice(&new.to_be_bytes());
+        }
     }
 }
 

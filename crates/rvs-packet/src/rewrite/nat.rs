@@ -83,10 +83,9 @@ pub fn nat(
     dst: Option<(IpAddr, u16)>,
 ) -> Result<(), Malformed> {
     let lay = ip::locate(buf)?;
-    for (a, _) in src.iter().chain(dst.iter()) {
-        if a.is_ipv6() != lay.v6 {
-            return Err(Malformed::FamilyMismatch);
-        }
+    let wrong_family = |x: Option<(IpAddr, u16)>| x.is_some_and(|(a, _)| a.is_ipv6() != lay.v6);
+    if wrong_family(src) || wrong_family(dst) {
+        return Err(Malformed::FamilyMismatch);
     }
     if lay.routed {
         return Err(Malformed::UnsupportedExtension);
@@ -309,5 +308,43 @@ mod test {
         assert_eq!(&b[20..], &before[20..], "payload untouched");
         let m = PacketMeta::parse(&b).unwrap();
         assert_eq!((m.dst, m.dport, m.frag), (RS4, 0, Fragment::NonFirst));
+    }
+
+    #[test]
+    fn refusals_leave_the_buffer_alone() {
+        // DCCP's checksum covers the pseudo-header too: refused rather than corrupted.
+        let mut b = udp_v4(CLIENT4, 1, VIP4, 2, b"dccp?");
+        let mut p = crate::Ipv4Packet::new_unchecked(&mut b[..]);
+        p.set_protocol(DCCP);
+        p.fill_checksum();
+        let orig = b.clone();
+        assert_eq!(
+            nat(&mut b, None, Some((RS4, 2))),
+            Err(Malformed::UnsupportedProtocol)
+        );
+        assert_eq!(b, orig);
+        // An IPv6 routing header with segments left: the checksum covers the final hop.
+        let u = udp_v6(CLIENT6, 1, VIP6, 2, b"x");
+        let mut b = u[..40].to_vec();
+        b.extend_from_slice(&[17, 2, 0, 1, 0, 0, 0, 0]); // type 0, 1 segment left
+        b.extend_from_slice(&[0; 16]);
+        b.extend_from_slice(&u[40..]);
+        b[6] = 43;
+        b[5] += 24;
+        let orig = b.clone();
+        assert_eq!(
+            nat(&mut b, None, Some((RS6, 2))),
+            Err(Malformed::UnsupportedExtension)
+        );
+        assert_eq!(b, orig);
+        // ESP: addresses only.
+        let mut b = udp_v4(CLIENT4, 1, VIP4, 2, b"esp");
+        let mut p = crate::Ipv4Packet::new_unchecked(&mut b[..]);
+        p.set_protocol(ipproto::ESP);
+        p.fill_checksum();
+        let l4 = b[20..].to_vec();
+        nat(&mut b, None, Some((RS4, 9))).unwrap();
+        assert_eq!(&b[20..], &l4[..]);
+        assert_eq!(PacketMeta::parse(&b).unwrap().dst, RS4);
     }
 }
