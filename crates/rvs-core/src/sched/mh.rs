@@ -25,6 +25,10 @@
 //!   `None`, unless mh-fallback (SCHED1): probe `mh_hash(saddr, port, key1, (k + slot) mod M)`
 //!   for k = 0..M−1, stop with `None` at an empty slot, return the first usable dest.
 //!
+//! One difference remains: the kernel folds a dest address by the *service's* family, so for
+//! an IPv4 service with IPv6 (tunnel) dests it hashes the first 32-bit word of the IPv6
+//! address; rvs folds every address by its own family (XOR of the four words).
+//!
 //! # Beyond the kernel (our extension)
 //!
 //! [`MaglevConfig`] can select another prime table size, from 251 to 131071 (e.g. 65537, the
@@ -45,8 +49,8 @@
 //! the dests, in the same order) behind an `Arc` and only ever swaps in a complete table.
 //!
 //! - Default, in-engine: the add/delete/edit callbacks rebuild the table and swap it in. A
-//!   build of M = 65537 with 1000 servers takes well under a millisecond (see the `sched`
-//!   benchmark), the kernel's 4093 a few tens of microseconds.
+//!   build of M = 65537 with 1000 servers takes about 0.8 ms, the kernel's 4093 with 100
+//!   servers about 50 µs (the `sched` benchmark, on a 2.6 GHz Xeon).
 //! - Off to the side: a control thread takes a [`MaglevHandoff`] from the scheduler when it
 //!   creates it ([`Mh::handoff`]), optionally turns the in-engine rebuild off
 //!   ([`Mh::set_rebuild_on_change`]), builds tables itself and publishes them:
@@ -1151,51 +1155,55 @@ mod tests {
     const SEEDED_FINGERPRINT: u64 = 0xc765_65fa_ec19_5c01;
     const KERNEL_FINGERPRINT: u64 = 0xbaaa_a2f4_3948_56a9;
 
-    /// Fraction of slots whose server changed when `removed` is taken out, beyond the slots it
-    /// owned itself (which must move).
+    /// Fraction of the table whose server changed when server `removed` is taken out, not
+    /// counting the slots it owned (those must move).
     fn excess_movement(cfg: &MaglevConfig, n: usize, removed: usize) -> f64 {
         let all = servers(n);
         let before = MaglevTable::build(cfg, &all).unwrap();
         let mut rest = all.clone();
         rest.remove(removed);
         let after = MaglevTable::build(cfg, &rest).unwrap();
-        let m = before.size() as usize;
-        let mut moved = 0usize;
-        let mut own = 0usize;
-        for (&b, &a) in before.slots().iter().zip(after.slots()) {
-            // Map the new index back to the old list.
-            let a = if (a as usize) >= removed { a + 1 } else { a };
-            if b as usize == removed {
-                own += 1;
-            } else if a != b {
-                moved += 1;
-            }
-        }
-        let _ = own;
-        moved as f64 / m as f64
+        let moved = before
+            .slots()
+            .iter()
+            .zip(after.slots())
+            .filter(|&(&b, &a)| {
+                // Back to the old numbering.
+                let a = if a as usize >= removed { a + 1 } else { a };
+                b as usize != removed && a != b
+            })
+            .count();
+        moved as f64 / before.size() as f64
     }
 
+    /// Maglev is not minimally disruptive: removing one of N servers moves its 1/N of the
+    /// slots plus some more, about half a percent of the table once N ≥ 100. Measured with
+    /// M = 65537, averaged over 8 removed positions: N = 10: +0.0028 of the table (3% of 1/N),
+    /// N = 100: +0.0057 (57%), N = 1000: +0.0055 (5.5 × 1/N).
+    /// `cargo test -p rvs-core --lib mh_removal -- --nocapture` prints them.
     #[test]
     fn mh_removal_moves_about_one_nth() {
         let cfg = MaglevConfig {
             table_size: 65537,
             seed: None,
         };
-        for (n, bound) in [(10, 0.02), (100, 0.02)] {
-            let trials = [0, n / 3, n / 2, n - 1];
-            let excess: f64 = trials
+        for n in [10usize, 100, 1000] {
+            let trials: Vec<usize> = (0..8).map(|k| k * (n - 1) / 7).collect();
+            let excess = trials
                 .iter()
                 .map(|&r| excess_movement(&cfg, n, r))
                 .sum::<f64>()
-                / 4.0;
+                / trials.len() as f64;
+            let share = 1.0 / n as f64;
             println!(
-                "M=65537 N={n}: removing one server moves 1/N = {:.4} plus an excess of {:.4} \
-                 of the slots ({:.1}% of 1/N)",
-                1.0 / n as f64,
-                excess,
-                excess * n as f64 * 100.0
+                "M=65537 N={n}: removing one server moves its 1/N = {share:.4} of the slots \
+                 plus {excess:.4} more ({:.0}% of 1/N)",
+                excess / share * 100.0
             );
-            assert!(excess < bound, "N={n}: excess {excess}");
+            assert!(excess < 0.01, "N={n}: excess {excess}");
+            if n == 10 {
+                assert!(excess < share / 10.0, "N={n}: excess {excess}");
+            }
         }
     }
 
