@@ -357,7 +357,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn by_name_knows_every_scheduler() {
+    fn by_name_knows_every_scheduler_spec_4() {
         for name in NAMES {
             let s = by_name(name, &SchedOptions::default()).unwrap();
             assert_eq!(s.name(), name);
@@ -418,7 +418,7 @@ mod tests {
         /// kernel does not re-check for OVERLOAD) is not OVERLOAD; ovf's also has
         /// active ≤ weight. And the exhaustive ones return `None` only if nothing is eligible.
         #[test]
-        fn schedulers_never_pick_an_ineligible_dest(
+        fn schedulers_never_pick_an_ineligible_dest_spec_4_0(
             name in proptest::sample::select(NAMES.to_vec()),
             ops in proptest::collection::vec(op(), 1..60),
         ) {

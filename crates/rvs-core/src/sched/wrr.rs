@@ -95,7 +95,7 @@ impl Wrr {
         if self.cw > self.mw || self.cw == 0 {
             self.cw = self.mw;
         } else if self.di > 1 {
-            self.cw = (self.cw / self.di) * self.di + 1;
+            self.cw = ((self.cw / self.di) * self.di).saturating_add(1);
         }
     }
 }
