@@ -18,7 +18,7 @@
 //! InActConn column of `ipvsadm -Ln`.
 //!
 //! twos is not in the files: Linux 6.1 has no `ip_vs_twos` module (it is absent from the VM's
-//! module tree). Its decisions are random anyway; [`twos_replay_counts_within_tolerance`] runs
+//! module tree). Its decisions are random anyway; [`twos_replay_counts_within_tolerance_spec_4_14`] runs
 //! the same scenario with many seeds and checks the per-server counts against the
 //! weight-proportional share, within a stated tolerance.
 
@@ -327,7 +327,7 @@ fn kernel_replay_weights_3_2_1_spec_4() {
 /// 9.6/19.8/30.5 and 19.7/39.8/60.6 — rs3, first in list order, gains from the inclusive draw —
 /// and single runs at most 4 and 5 off.)
 #[test]
-fn twos_replay_counts_within_tolerance() {
+fn twos_replay_counts_within_tolerance_spec_4_14() {
     let weights = [1, 2, 3];
     let mut sums = [[0f64; 3]; 2];
     let mut worst = [0f64; 2];

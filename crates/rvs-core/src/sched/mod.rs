@@ -349,3 +349,165 @@ pub(crate) mod testutil {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{Svc, input};
+    use super::*;
+    use crate::rng::SplitMix64;
+    use proptest::prelude::*;
+
+    #[test]
+    fn by_name_knows_every_scheduler_spec_4() {
+        for name in NAMES {
+            let s = by_name(name, &SchedOptions::default()).unwrap();
+            assert_eq!(s.name(), name);
+        }
+        assert!(by_name("none", &SchedOptions::default()).is_none());
+        assert!(by_name("WRR", &SchedOptions::default()).is_none());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Add(u32),
+        Del(usize),
+        Revive(usize),
+        Weight(usize, u32),
+        Overload(usize, bool),
+        Conns(usize, u32, u32),
+        Pick {
+            client: u32,
+            daddr: u8,
+            sport: u16,
+            flags: u32,
+            secs: u32,
+        },
+    }
+
+    fn weight_strategy() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            4 => 0u32..6,
+            1 => Just(65535u32),
+            1 => Just(i32::MAX as u32 + 7),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => weight_strategy().prop_map(Op::Add),
+            1 => any::<usize>().prop_map(Op::Del),
+            1 => any::<usize>().prop_map(Op::Revive),
+            2 => (any::<usize>(), weight_strategy()).prop_map(|(i, w)| Op::Weight(i, w)),
+            2 => (any::<usize>(), any::<bool>()).prop_map(|(i, o)| Op::Overload(i, o)),
+            2 => (any::<usize>(), 0u32..2000, 0u32..5000).prop_map(|(i, a, n)| Op::Conns(i, a, n)),
+            8 => (any::<u32>(), 0u8..4, any::<u16>(), 0u32..4, 0u32..2000).prop_map(
+                |(client, daddr, sport, flags, secs)| Op::Pick { client, daddr, sport, flags, secs }
+            ),
+        ]
+    }
+
+    /// Schedulers that return `None` only when no dest is eligible at all.
+    fn complete(name: &str) -> bool {
+        !matches!(name, "sh" | "dh" | "mh")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Spec §4.0, §4.15: whatever the dest set and its history, a scheduler returns a dest
+        /// of the service that has weight > 0 and (except a dest cached by lblc, which the
+        /// kernel does not re-check for OVERLOAD) is not OVERLOAD; ovf's also has
+        /// active ≤ weight. And the exhaustive ones return `None` only if nothing is eligible.
+        #[test]
+        fn schedulers_never_pick_an_ineligible_dest_spec_4_0(
+            name in proptest::sample::select(NAMES.to_vec()),
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            let opts = SchedOptions {
+                maglev: Some(MaglevConfig { table_size: 251, seed: Some(1) }),
+            };
+            let mut s = by_name(name, &opts).unwrap();
+            let mut svc = Svc::default();
+            s.init(svc.dests());
+            let mut rng = SplitMix64::new(5);
+            let mut now = Instant::ZERO;
+            let mut deleted: Vec<DestId> = Vec::new();
+            let mut n_added = 0u32;
+            for op in ops {
+                let pick_of = |svc: &Svc, i: usize| svc.order.get(i % svc.order.len().max(1)).copied();
+                match op {
+                    Op::Add(w) => {
+                        n_added += 1;
+                        let id = svc.add(&mut *s, &format!("10.9.{}.{}", n_added / 250, n_added % 250 + 1), w);
+                        svc.d(id).last_weight = w;
+                    }
+                    Op::Del(i) => {
+                        if let Some(id) = pick_of(&svc, i) {
+                            svc.del(&mut *s, id);
+                            deleted.push(id);
+                        }
+                    }
+                    Op::Revive(i) => {
+                        if !deleted.is_empty() {
+                            let id = deleted.remove(i % deleted.len());
+                            svc.order.insert(0, id);
+                            svc.d(id).available = true;
+                            s.add_dest(svc.dests(), id);
+                        }
+                    }
+                    Op::Weight(i, w) => {
+                        if let Some(id) = pick_of(&svc, i) {
+                            svc.set_weight(&mut *s, id, w);
+                        }
+                    }
+                    Op::Overload(i, o) => {
+                        if let Some(id) = pick_of(&svc, i) {
+                            svc.d(id).overload = o;
+                        }
+                    }
+                    Op::Conns(i, a, n) => {
+                        if let Some(id) = pick_of(&svc, i) {
+                            svc.d(id).activeconns = a;
+                            svc.d(id).inactconns = n;
+                        }
+                    }
+                    Op::Pick { client, daddr, sport, flags, secs } => {
+                        now = now.add_secs(secs as u64);
+                        let mut inp = input("10.0.0.1");
+                        inp.saddr = IpAddr::V4(client.into());
+                        inp.daddr = IpAddr::V4([192, 168, 0, daddr].into());
+                        inp.sport = sport;
+                        inp.flags = ServiceFlags(flags * ServiceFlags::SCHED1);
+                        inp.now = now;
+                        inp.lblc_expiration = 600;
+                        inp.lblcr_expiration = 600;
+                        let got = s.schedule(&inp, svc.dests(), &mut rng);
+                        match got {
+                            Some(id) => {
+                                prop_assert!(svc.order.contains(&id), "{name}: not in the service");
+                                let d = &svc.arena[id];
+                                prop_assert!(d.cfg.weight > 0, "{name}: weight 0");
+                                prop_assert!(d.available, "{name}: not AVAILABLE");
+                                if name != "lblc" {
+                                    prop_assert!(!d.overload, "{name}: OVERLOAD");
+                                }
+                                if name == "ovf" {
+                                    prop_assert!(d.activeconns as i64 <= weight(d) as i64);
+                                }
+                            }
+                            None if complete(name) => {
+                                let eligible = svc.dests().iter().any(|(_, d)| {
+                                    !d.overload
+                                        && d.cfg.weight > 0
+                                        && (name != "ovf" || active(d) <= weight(d))
+                                });
+                                prop_assert!(!eligible, "{name}: None with an eligible dest");
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -15,8 +15,9 @@
 //!   k = 0..255 — i.e. bucket `k + 2·bucket(0)`, a kernel quirk — stopping with `None` at the
 //!   first empty bucket and returning the first usable dest.
 //!
-//! The hashed address is the packet's source (`SchedInput::saddr`); for ICMP errors the engine
-//! passes the embedded packet's addresses, as the kernel's `ip_vs_iph_inverse` case does.
+//! The hashed address and port are `SchedInput::saddr` and `sport`: the client's. (When the
+//! kernel schedules from an ICMP error's embedded packet, `ip_vs_iph_inverse`, it hashes that
+//! packet's destination instead; an engine doing the same must pass the client there.)
 
 use super::{Dests, SchedInput, Scheduler, hash::hash_32, hash_port, weight};
 use crate::addr::fold;

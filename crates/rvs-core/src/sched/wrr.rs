@@ -29,7 +29,7 @@ use crate::rng::RandomSource;
 
 /// Weighted Round Robin.
 #[doc(alias = "ip_vs_wrr_schedule")]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Wrr {
     /// Position of the last pick; `None` is the list head. Valid until the next change, which
     /// resets it.
@@ -95,7 +95,7 @@ impl Wrr {
         if self.cw > self.mw || self.cw == 0 {
             self.cw = self.mw;
         } else if self.di > 1 {
-            self.cw = (self.cw / self.di) * self.di + 1;
+            self.cw = ((self.cw / self.di) * self.di).saturating_add(1);
         }
     }
 }
@@ -138,6 +138,8 @@ impl Scheduler for Wrr {
         let mut last_pass = false;
         let mut restarted = false;
         let mut stop: Option<usize> = None;
+        // The largest weight of a dest that is not OVERLOAD (0 if none), once needed.
+        let mut top: Option<i32> = None;
         loop {
             for (pos, &id) in order.iter().enumerate().skip(start) {
                 let d = dests.get(id);
@@ -168,6 +170,29 @@ impl Scheduler for Wrr {
                 stop = last;
             }
             start = 0;
+            // Shortcut, same result: a full pass with cw above every usable weight finds
+            // nothing, and while cw stays above both that weight and di its only effect is
+            // cw −= di. Do those passes at once: with a huge weight on an OVERLOAD dest the
+            // kernel would walk the list up to ~2^31 times here.
+            if stop.is_none() {
+                let top = *top.get_or_insert_with(|| {
+                    dests
+                        .iter()
+                        .filter(|(_, d)| !d.overload)
+                        .map(|(_, d)| weight(d))
+                        .fold(0, i32::max)
+                });
+                let floor = top.max(self.di) as i64;
+                let (cw, di) = (self.cw as i64, self.di as i64);
+                if cw > floor {
+                    let passes = (cw - floor + di - 1) / di;
+                    self.cw = (cw - passes * di) as i32;
+                    last_pass = self.cw <= self.di;
+                    if last_pass && restarted && last.is_some() {
+                        stop = last;
+                    }
+                }
+            }
         }
     }
 }
@@ -305,6 +330,89 @@ mod tests {
         svc.del(&mut s, ids[0]);
         assert_eq!((s.cw, s.mw), (1, 1));
         assert_eq!(seq(&mut svc, &mut s, 2), ["2", "2"]);
+    }
+
+    /// The kernel's loop, without the shortcut.
+    fn reference_schedule(w: &mut Wrr, dests: Dests<'_>) -> Option<DestId> {
+        if w.mw == 0 {
+            return None;
+        }
+        let order = dests.order;
+        let last = w.cl;
+        let mut start = last.map_or(0, |c| c + 1);
+        let (mut last_pass, mut restarted, mut stop) = (false, false, None);
+        loop {
+            for (pos, &id) in order.iter().enumerate().skip(start) {
+                let d = dests.get(id);
+                if !d.overload && weight(d) >= w.cw {
+                    w.cl = Some(pos);
+                    return Some(id);
+                }
+                if stop == Some(pos) {
+                    w.cl = stop;
+                    return None;
+                }
+            }
+            w.cw -= w.di;
+            if w.cw <= 0 {
+                w.cw = w.mw;
+                if last_pass || last.is_none() {
+                    w.cl = None;
+                    return None;
+                }
+                restarted = true;
+            }
+            last_pass = w.cw <= w.di;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+            start = 0;
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut over fruitless passes changes nothing: same picks, same cw and cursor.
+        #[test]
+        fn wrr_shortcut_matches_kernel_loop_spec_4_2(
+            ws in proptest::collection::vec((0u32..40, proptest::bool::weighted(0.4)), 1..7),
+            picks in 1usize..30,
+        ) {
+            let mut fast = Wrr::new();
+            let mut svc = Svc::default();
+            fast.init(svc.dests());
+            for (i, &(w, _)) in ws.iter().enumerate() {
+                svc.add(&mut fast, &format!("10.0.0.{}", i + 1), w * 3);
+            }
+            let mut slow = fast;
+            for (k, &(_, over)) in ws.iter().enumerate() {
+                let id = svc.order[ws.len() - 1 - k];
+                svc.d(id).overload = over;
+            }
+            let rng = &mut super::super::testutil::Replay(Vec::new(), 0);
+            for i in 0..picks {
+                if i == picks / 2 {
+                    // Lift every OVERLOAD halfway.
+                    for id in svc.order.clone() {
+                        svc.d(id).overload = false;
+                    }
+                }
+                let a = fast.schedule(&input("10.0.1.2"), svc.dests(), rng);
+                let b = reference_schedule(&mut slow, svc.dests());
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!((fast.cw, fast.cl), (slow.cw, slow.cl));
+            }
+        }
+    }
+
+    #[test]
+    fn wrr_huge_overloaded_weight_is_fast_spec_4_2() {
+        let mut s = Wrr::new();
+        let (mut svc, ids) = svc_with(&mut s, &[("10.0.0.1", 1), ("10.0.0.2", i32::MAX as u32)]);
+        svc.d(ids[1]).overload = true;
+        // The kernel would pass over the list ~2^31 times; the shortcut makes it immediate.
+        assert_eq!(seq(&mut svc, &mut s, 3), ["1", "1", "1"]);
+        svc.d(ids[0]).overload = true;
+        assert_eq!(svc.pick(&mut s, &input("10.0.0.9")), None);
     }
 
     #[test]
