@@ -28,19 +28,11 @@ fn service(n: usize) -> Svc {
     for i in 0..n {
         let w = 1 + (rng.next_u64() % 5) as u32;
         let addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32 + 1));
-        let id = arena.insert(Dest {
-            svc: ServiceId(0),
-            cfg: DestConfig::new(addr, 80).weight(w),
-            last_weight: w,
-            available: true,
-            overload: false,
-            activeconns: (rng.next_u64() % 50) as u32,
-            inactconns: (rng.next_u64() % 500) as u32,
-            persistconns: 0,
-            refs: 0,
-            trash_idle_since: None,
-            stats: Stats::default(),
-        });
+        let key = rvs_core::service::ServiceKey::Fwmark { v6: false, mark: 1 };
+        let mut d = Dest::new(ServiceId(0), key, DestConfig::new(addr, 80).weight(w));
+        d.activeconns = (rng.next_u64() % 50) as u32;
+        d.inactconns = (rng.next_u64() % 500) as u32;
+        let id = arena.insert(d);
         order.insert(0, id);
     }
     Svc { arena, order }
