@@ -12,7 +12,6 @@ use rvs_core::dest::{Dest, DestArena, DestConfig, DestId};
 use rvs_core::rng::SplitMix64;
 use rvs_core::sched::{Dests, MaglevConfig, MaglevTable, NAMES, SchedInput, SchedOptions, by_name};
 use rvs_core::service::{ServiceFlags, ServiceId};
-use rvs_core::stats::Stats;
 use rvs_core::time::Instant;
 
 struct Svc {
