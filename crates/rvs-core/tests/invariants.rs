@@ -89,6 +89,25 @@ fn client(c: u8) -> String {
     format!("10.0.1.{}", c + 2)
 }
 
+/// A template without controlled connections dies at its current deadline, which is never
+/// more than max(persistence timeout, 60 s) away (spec §5.5: refreshed only by new
+/// connections; the 60 s "expire later" re-arm). With the test's 30 s timeout: 60 s.
+fn check_templates(lab: &Lab) {
+    let conns = lab.e.conns();
+    for t in conns.iter().filter(|c| c.template) {
+        let controls = conns
+            .iter()
+            .any(|c| !c.template && c.caddr == t.caddr && c.daddr == t.daddr);
+        if !controls {
+            assert!(
+                t.expires_ms <= 60_000,
+                "orphan template lives {} ms more: {t:?}",
+                t.expires_ms
+            );
+        }
+    }
+}
+
 /// Checks the counter invariant for every real server of both services.
 fn check_counts(lab: &Lab, keys: &[ServiceKey]) {
     let conns = lab.e.conns();
@@ -190,6 +209,7 @@ proptest! {
             }
             while lab.e.poll_output().is_some() {}
             check_counts(&lab, &[tk, uk]);
+            check_templates(&lab);
         }
         // Nothing refreshes any entry from here on: after the longest timeout (900 s) plus the
         // templates' 60 s "expire later" rounds, the table is empty.
