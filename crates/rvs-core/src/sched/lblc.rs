@@ -21,7 +21,7 @@
 //! than 16384 entries (1024 × 16), entries idle for ≥ 6 min are dropped bucket by bucket from a
 //! rover until `min((entries − 16384) × 4/3, 8192)` are gone.
 //!
-//! rvs has no timers: [`LocalityCache::collect`] runs, from `schedule()`, every run that fell
+//! rvs has no timers: the cache's `collect` runs, from `schedule()`, every run that fell
 //! due up to `input.now`, each at its own due time, so the result is the kernel's. The clock
 //! starts at the first scheduling decision rather than at service creation (no entry can exist
 //! before that; only the phase of the 60-s grid differs). Runs that cannot change anything are

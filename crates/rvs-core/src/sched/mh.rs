@@ -593,6 +593,29 @@ impl Fill {
 
     /// Places by probing in batches of `B` while more than `until` slots are free.
     fn probe<const B: usize>(&mut self, walkers: &mut [Walker], slots: &mut [u32], until: u32) {
+        // Common case, one turn per walker: stream over the walkers from the current one.
+        if self.turn == 0 && walkers.iter().all(|w| w.turns == 1) {
+            while self.free > until {
+                let start = self.wi.min(walkers.len());
+                let budget = (self.free - until) as usize;
+                let mut placed = 0usize;
+                for w in walkers[start..].iter_mut().take(budget) {
+                    let c = self.occ.first_free::<B>(w);
+                    self.occ.take(c);
+                    w.next = c;
+                    if let Some(s) = slots.get_mut(c as usize) {
+                        *s = w.index;
+                    }
+                    placed += 1;
+                }
+                self.free -= placed as u32;
+                self.wi = start + placed;
+                if self.wi >= walkers.len() {
+                    self.wi = 0;
+                }
+            }
+            return;
+        }
         while self.free > until {
             let Some(w) = walkers.get(self.wi) else {
                 return;
