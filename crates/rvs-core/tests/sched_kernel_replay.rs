@@ -249,42 +249,149 @@ fn names(v: &[usize]) -> String {
         .join(" ")
 }
 
+/// What a replay drives: the scheduler alone (with the counter model) or the whole engine.
+trait Balancer {
+    /// Opens and closes one connection from `client`; returns the real server's number.
+    fn connect(&mut self, client: IpAddr) -> usize;
+    /// InActConn per real server number.
+    fn inactconn(&self) -> BTreeMap<usize, u32>;
+}
+
+/// The scheduler with the counter model (each pick adds one inactive connection).
+struct ModelBalancer(Model, SplitMix64);
+
+impl Balancer for ModelBalancer {
+    fn connect(&mut self, client: IpAddr) -> usize {
+        self.0.connect(client, &mut self.1)
+    }
+    fn inactconn(&self) -> BTreeMap<usize, u32> {
+        self.0.inactconn()
+    }
+}
+
+/// The whole engine (profile linux-5.16, like the VM): real packets for each connection —
+/// SYN, SYN-ACK, ACK, the client's FIN, the server's FIN, the last ACK — so the entry ends in
+/// TIME_WAIT and counts in InActConn, as in the kernel.
+struct EngineBalancer {
+    e: rvs_core::Engine,
+    vip: (IpAddr, u16),
+    now: Instant,
+    port: u16,
+}
+
+impl EngineBalancer {
+    fn new(sched: &str, port: u16, weights: &[u32]) -> Self {
+        use rvs_core::command::Command;
+        use rvs_core::service::{Protocol, ServiceConfig, ServiceKey};
+        let mut e = rvs_core::Engine::new(rvs_core::EngineConfig {
+            profile: rvs_core::Profile::Linux5_16,
+            ..rvs_core::EngineConfig::default()
+        });
+        let vip: IpAddr = "10.0.0.100".parse().unwrap();
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: vip,
+            port,
+        };
+        e.apply(
+            Instant::ZERO,
+            Command::AddService(ServiceConfig::new(key).scheduler(sched)),
+        )
+        .unwrap();
+        for (i, &w) in weights.iter().enumerate() {
+            let rs: IpAddr = format!("10.0.1{}.2", i + 1).parse().unwrap();
+            let cfg = DestConfig::new(rs, 80).fwd(ForwardMethod::Masq).weight(w);
+            e.apply(Instant::ZERO, Command::AddDest(key, cfg)).unwrap();
+        }
+        EngineBalancer {
+            e,
+            vip: (vip, port),
+            now: Instant::from_secs(1),
+            port: 40000,
+        }
+    }
+}
+
+impl Balancer for EngineBalancer {
+    fn connect(&mut self, client: IpAddr) -> usize {
+        use rvs_core::{Decision, Forward, PacketMeta, Xmit};
+        use rvs_packet::TcpFlags as F;
+        self.port = self.port.wrapping_add(1).max(1024);
+        self.now = self.now.add_nanos(10_000_000);
+        let c = (client, self.port);
+        let send = |e: &mut rvs_core::Engine, src, dst, flags| {
+            e.handle_packet(self.now, &PacketMeta::tcp(src, dst, flags, 1, 1))
+        };
+        let d = send(&mut self.e, c, self.vip, F::SYN);
+        let Decision::Forward(Forward {
+            xmit: Xmit::Nat { dst: Some(rs), .. },
+            ..
+        }) = d
+        else {
+            panic!("SYN not forwarded: {d:?}")
+        };
+        for (from_client, flags) in [
+            (false, F::SYN | F::ACK),
+            (true, F::ACK),
+            (true, F::FIN | F::ACK),
+            (false, F::FIN | F::ACK),
+            (true, F::ACK),
+        ] {
+            let (src, dst) = if from_client { (c, self.vip) } else { (rs, c) };
+            let r = send(&mut self.e, src, dst, flags);
+            assert!(matches!(r, Decision::Forward(_)), "{r:?}");
+        }
+        let octets = match rs.0 {
+            IpAddr::V4(a) => a.octets(),
+            IpAddr::V6(_) => unreachable!(),
+        };
+        (octets[2] - 10) as usize
+    }
+
+    fn inactconn(&self) -> BTreeMap<usize, u32> {
+        let svc = self.e.services().into_iter().next().unwrap();
+        svc.dests
+            .iter()
+            .map(|d| {
+                let IpAddr::V4(a) = d.addr else {
+                    unreachable!()
+                };
+                ((a.octets()[2] - 10) as usize, d.inactconns)
+            })
+            .collect()
+    }
+}
+
 /// Replays one run and returns the differences found (empty = the kernel's choices exactly).
-fn replay(run: &Run) -> Vec<String> {
+fn replay(run: &Run, b: &mut dyn Balancer, what: &str) -> Vec<String> {
     let mut errors = Vec::new();
-    let mut m = Model::new(&run.sched, run.port, &run.weights);
-    let mut rng = SplitMix64::new(1);
     let one = "10.0.1.2".parse().unwrap();
-    let got: Vec<usize> = (0..run.one_client.len())
-        .map(|_| m.connect(one, &mut rng))
-        .collect();
+    let got: Vec<usize> = (0..run.one_client.len()).map(|_| b.connect(one)).collect();
     if got != run.one_client {
         errors.push(format!(
-            "{} one client:\n  kernel {}\n  rvs    {}",
+            "{} ({what}) one client:\n  kernel {}\n  rvs    {}",
             run.sched,
             names(&run.one_client),
             names(&got)
         ));
     }
     for (client, want) in &run.clients {
-        let got: Vec<usize> = (0..want.len())
-            .map(|_| m.connect(*client, &mut rng))
-            .collect();
+        let got: Vec<usize> = (0..want.len()).map(|_| b.connect(*client)).collect();
         if &got != want {
             errors.push(format!(
-                "{} client {client}: kernel {} / rvs {}",
+                "{} ({what}) client {client}: kernel {} / rvs {}",
                 run.sched,
                 names(want),
                 names(&got)
             ));
         }
     }
-    if m.inactconn() != run.inactconn {
+    if b.inactconn() != run.inactconn {
         errors.push(format!(
-            "{} InActConn: kernel {:?} / rvs {:?}",
+            "{} ({what}) InActConn: kernel {:?} / rvs {:?}",
             run.sched,
             run.inactconn,
-            m.inactconn()
+            b.inactconn()
         ));
     }
     errors
@@ -298,7 +405,13 @@ fn check_all(runs: &[Run], expect: &[&str]) {
         assert_eq!(run.one_client.len(), 60, "{}", run.sched);
         assert_eq!(run.clients.len(), 12, "{}", run.sched);
         assert_eq!(run.inactconn.len(), 3, "{}", run.sched);
-        errors.extend(replay(run));
+        let mut model = ModelBalancer(
+            Model::new(&run.sched, run.port, &run.weights),
+            SplitMix64::new(1),
+        );
+        errors.extend(replay(run, &mut model, "scheduler"));
+        let mut engine = EngineBalancer::new(&run.sched, run.port, &run.weights);
+        errors.extend(replay(run, &mut engine, "engine"));
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
