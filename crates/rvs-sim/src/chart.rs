@@ -75,6 +75,7 @@ pub fn svg(rep: &Report) -> anyhow::Result<String> {
                 ("sans-serif", 18),
             )
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(35)
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..duration, 0.0..fmax)?;
@@ -122,6 +123,7 @@ pub fn svg(rep: &Report) -> anyhow::Result<String> {
                 ("sans-serif", 18),
             )
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(35)
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..duration, (lmin..lmax).log_scale())?;

@@ -23,9 +23,19 @@ pub struct ProfileSpec {
     #[serde(serialize_with = "ser_profile")]
     pub profile: Profile,
     /// Sysctls, in the order they are applied.
+    #[serde(serialize_with = "ser_pairs")]
     pub sysctls: Vec<(String, String)>,
     /// Whether netfilter conntrack tracks the flows.
     pub netfilter_conntrack: bool,
+}
+
+fn ser_pairs<S: serde::Serializer>(v: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (k, val) in v {
+        m.serialize_entry(k, val)?;
+    }
+    m.end()
 }
 
 fn ser_profile<S: serde::Serializer>(p: &Profile, s: S) -> Result<S::Ok, S::Error> {

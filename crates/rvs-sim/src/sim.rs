@@ -220,6 +220,8 @@ struct Pending {
     draining: bool,
     gone: bool,
     live: bool,
+    /// The pod the last packet went to (NONE: none yet).
+    pod: u32,
 }
 
 /// An established connection that stays open (`hold_ms > 0`).
@@ -440,6 +442,13 @@ impl<'s, B: Balancer> World<'s, B> {
         }
         let gone_override = variant.and_then(|v| v.gone);
         let mk_stats = || ProtoStats::new(windows.clone(), bin.max(1), end);
+        let mut stats = [mk_stats(), mk_stats()];
+        if let Some(h) = hosts.first() {
+            let g: &Group = &groups[h.group as usize];
+            if g.nports <= crate::stats::PORT_TABLE_MAX {
+                stats[(g.proto == Proto::Udp) as usize].track_ports(g.lo, g.nports);
+            }
+        }
         World {
             sc,
             prof_label: prof.label.clone(),
@@ -472,7 +481,7 @@ impl<'s, B: Balancer> World<'s, B> {
             },
             cp_rng: Rng::stream(sc.seed, 2),
             drains: Vec::new(),
-            stats: [mk_stats(), mk_stats()],
+            stats,
             phase_names: sc.phases.iter().map(|p| p.name.clone()).collect(),
             gone_default: gone_override.unwrap_or(sc.pods.gone),
             gone_override,
@@ -720,6 +729,7 @@ impl<'s, B: Balancer> World<'s, B> {
             draining: false,
             gone: false,
             live: true,
+            pod: NONE,
         };
         if udp {
             self.send_query(&mut a, None);
@@ -814,6 +824,7 @@ impl<'s, B: Balancer> World<'s, B> {
     /// Marks what an attempt's forwarded packet tells about its server.
     #[inline]
     fn classify(&mut self, a: &mut Pending, pod: u32, vs: usize) {
+        a.pod = pod;
         let p = &self.pods[pod as usize];
         let draining = !p.lb[vs].present || p.lb[vs].weight == 0;
         let gone = !matches!(p.phase, PodPhase::Ready | PodPhase::PreStop)
@@ -1034,7 +1045,12 @@ impl<'s, B: Balancer> World<'s, B> {
     #[inline]
     fn record(&mut self, a: &Pending, o: Outcome, at: u64) {
         let lat_us = (at - a.start) / 1000;
-        self.stats[a.udp as usize].record(a.start, o, lat_us, a.draining, a.gone);
+        let st = &mut self.stats[a.udp as usize];
+        st.record(a.start, o, lat_us, a.draining, a.gone);
+        if a.host == 0 && st.ports.is_some() {
+            let server = (o == Outcome::Ok && a.pod != NONE).then_some(a.pod);
+            st.record_port(a.start, a.port, o, server);
+        }
     }
 
     /// Nothing answered (yet): make sure the attempt has a pending slot and a timer.
@@ -1608,11 +1624,13 @@ impl<'s, B: Balancer> World<'s, B> {
             })
             .unwrap_or_default();
         let has = |p: Proto| self.sc.clients.iter().any(|c| c.protocol == p);
+        let ips: Vec<String> = self.pods.iter().map(|p| p.ip.to_string()).collect();
+        let name = |p: u32| ips.get(p as usize).cloned().unwrap_or_default();
         RunResult {
             profile: self.prof_label.clone(),
             variant: self.variant_label.clone(),
-            tcp: has(Proto::Tcp).then(|| self.stats[0].out(&self.phase_names)),
-            udp: has(Proto::Udp).then(|| self.stats[1].out(&self.phase_names)),
+            tcp: has(Proto::Tcp).then(|| self.stats[0].out(&self.phase_names, &name)),
+            udp: has(Proto::Udp).then(|| self.stats[1].out(&self.phase_names, &name)),
             drains: out,
             longest_drain,
             engine,

@@ -109,6 +109,50 @@ pub struct Bin {
     pub lat: Hist<3>,
 }
 
+/// Per client port counters of one window (kept for the first client host when its range has
+/// at most [`PORT_TABLE_MAX`] ports: the kernel VM's "by client port" view).
+#[derive(Clone, Debug, Default)]
+pub struct PortCounts {
+    /// Attempts.
+    pub attempted: u64,
+    /// Successes.
+    pub ok: u64,
+    /// Refused.
+    pub refused: u64,
+    /// Timed out.
+    pub timeout: u64,
+    /// Unreachable.
+    pub unreach: u64,
+    /// Successes per server (pod index).
+    pub served: Vec<(u32, u64)>,
+}
+
+impl PortCounts {
+    fn record(&mut self, o: Outcome, server: Option<u32>) {
+        self.attempted += 1;
+        match o {
+            Outcome::Ok => {
+                self.ok += 1;
+                if let Some(pod) = server {
+                    match self.served.iter_mut().find(|(p, _)| *p == pod) {
+                        Some(e) => e.1 += 1,
+                        None => {
+                            self.served.push((pod, 1));
+                            self.served.sort_unstable();
+                        }
+                    }
+                }
+            }
+            Outcome::Refused => self.refused += 1,
+            Outcome::Timeout => self.timeout += 1,
+            Outcome::Unreachable => self.unreach += 1,
+        }
+    }
+}
+
+/// Largest port range that gets a per-port table.
+pub const PORT_TABLE_MAX: u32 = 64;
+
 /// Everything measured for one protocol.
 #[derive(Clone, Debug, Default)]
 pub struct ProtoStats {
@@ -122,6 +166,8 @@ pub struct ProtoStats {
     pub windows: Vec<(u64, u64)>,
     /// Bin width (ns).
     pub bin_ns: u64,
+    /// Per port, per window (the whole run first, then the phases), for the first host.
+    pub ports: Option<(u16, Vec<Vec<PortCounts>>)>,
 }
 
 impl ProtoStats {
@@ -134,6 +180,27 @@ impl ProtoStats {
             bins: vec![Bin::default(); nbins],
             windows,
             bin_ns,
+            ports: None,
+        }
+    }
+
+    /// Keeps per-port counters of the first host (`lo`: its first port; `n` ports).
+    pub fn track_ports(&mut self, lo: u16, n: u32) {
+        let w = self.windows.len() + 1;
+        self.ports = Some((lo, vec![vec![PortCounts::default(); n as usize]; w]));
+    }
+
+    /// Records the per-port outcome of the first host.
+    #[inline]
+    pub fn record_port(&mut self, start: u64, port: u32, o: Outcome, server: Option<u32>) {
+        let Some((_, tabs)) = &mut self.ports else {
+            return;
+        };
+        tabs[0][port as usize].record(o, server);
+        for (i, &(a, b)) in self.windows.iter().enumerate() {
+            if start >= a && start < b {
+                tabs[i + 1][port as usize].record(o, server);
+            }
         }
     }
 
@@ -171,9 +238,37 @@ impl ProtoStats {
         }
     }
 
-    /// The serializable summary.
-    pub fn out(&self, phase_names: &[String]) -> ProtoResult {
+    /// The serializable summary (`server_name` names a pod).
+    pub fn out(&self, phase_names: &[String], server_name: &dyn Fn(u32) -> String) -> ProtoResult {
+        let ports = self.ports.as_ref().map(|(lo, tabs)| {
+            let names = std::iter::once("all".to_string()).chain(phase_names.iter().cloned());
+            names
+                .zip(tabs)
+                .map(|(name, rows)| PortTable {
+                    window: name,
+                    rows: rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.attempted > 0)
+                        .map(|(i, c)| PortRow {
+                            port: lo + i as u16,
+                            attempted: c.attempted,
+                            ok: c.ok,
+                            refused: c.refused,
+                            timeout: c.timeout,
+                            unreach: c.unreach,
+                            served_by: c
+                                .served
+                                .iter()
+                                .map(|(p, n)| (server_name(*p), *n))
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect()
+        });
         ProtoResult {
+            ports,
             total: self.total.out(),
             phases: phase_names
                 .iter()
@@ -256,9 +351,40 @@ pub struct Timeline {
     pub p99_ms: Vec<Option<f64>>,
 }
 
+/// One client port's counters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PortRow {
+    /// The local port.
+    pub port: u16,
+    /// Attempts from it.
+    pub attempted: u64,
+    /// Successes.
+    pub ok: u64,
+    /// Refused.
+    pub refused: u64,
+    /// Timed out.
+    pub timeout: u64,
+    /// Unreachable.
+    pub unreach: u64,
+    /// Successes per server address.
+    pub served_by: BTreeMap<String, u64>,
+}
+
+/// The per-port view of one window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PortTable {
+    /// `all` or the phase name.
+    pub window: String,
+    /// Ports used in it.
+    pub rows: Vec<PortRow>,
+}
+
 /// One protocol's results.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProtoResult {
+    /// Per client port, for the first host of a range of at most 64 ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortTable>>,
     /// Whole run.
     pub total: CountersOut,
     /// Per phase.
