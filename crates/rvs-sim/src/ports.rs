@@ -50,33 +50,37 @@ impl Tree {
         self.t[self.size + k]
     }
 
-    /// The first leaf in `from..to` whose value is `<= now`.
+    /// The first leaf in `from..to` whose value is `<= now`: from the leaf upwards (the
+    /// usual answer is a few leaves away), then down the first subtree that has one.
     fn first_in(&self, from: usize, to: usize, now: u32) -> Option<usize> {
         let to = to.min(self.n);
         if from >= to || self.t[1] > now {
             return None;
         }
-        self.descend(1, 0, self.size, from, to, now)
-    }
-
-    fn descend(
-        &self,
-        node: usize,
-        lo: usize,
-        hi: usize,
-        from: usize,
-        to: usize,
-        now: u32,
-    ) -> Option<usize> {
-        if hi <= from || lo >= to || self.t[node] > now {
-            return None;
+        let mut i = self.size + from;
+        if self.t[i] > now {
+            loop {
+                // Up while `i` is a right child, then over to the right sibling.
+                while i & 1 == 1 {
+                    i >>= 1;
+                    if i <= 1 {
+                        return None;
+                    }
+                }
+                i += 1;
+                if self.t[i] <= now {
+                    break;
+                }
+            }
+            while i < self.size {
+                i *= 2;
+                if self.t[i] > now {
+                    i += 1;
+                }
+            }
         }
-        if hi - lo == 1 {
-            return Some(lo);
-        }
-        let mid = (lo + hi) / 2;
-        self.descend(2 * node, lo, mid, from, to, now)
-            .or_else(|| self.descend(2 * node + 1, mid, hi, from, to, now))
+        let k = i - self.size;
+        (k < to).then_some(k)
     }
 
     /// The kernel's walk over leaves `lo..hi` starting at `s` and wrapping to `lo`: the first
