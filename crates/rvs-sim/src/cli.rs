@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::profile::{self, ProfileSpec};
 use crate::report::{self, Report, ScenarioInfo};
-use crate::scenario::{ReportStyle, Scenario, ns};
+use crate::scenario::{Scenario, ns};
 use crate::sim::{self, RunOptions};
 use crate::stats::RunResult;
 use crate::sweep;
@@ -177,7 +177,6 @@ pub fn simulate(
             )
         },
     );
-    let _ = ReportStyle::Standard;
     Report {
         scenario: ScenarioInfo {
             name: sc.name.clone(),

@@ -80,7 +80,7 @@ pub fn text(sc: &Scenario, rep: &Report) -> String {
         cp_text
     );
     if sc.report == ReportStyle::Vm {
-        vm_tables(&mut s, sc, rep);
+        vm_tables(&mut s, rep);
         return s;
     }
     for (proto, name) in [(0, "TCP connections"), (1, "UDP queries")] {
@@ -205,7 +205,7 @@ pub fn text(sc: &Scenario, rep: &Report) -> String {
     s
 }
 
-fn vm_tables(s: &mut String, sc: &Scenario, rep: &Report) {
+fn vm_tables(s: &mut String, rep: &Report) {
     let phase = |c: &ProtoResult, name: &str| -> Option<CountersOut> {
         c.phases
             .iter()
@@ -216,7 +216,6 @@ fn vm_tables(s: &mut String, sc: &Scenario, rep: &Report) {
         s,
         "main = rs2 at weight 0 and dead, still listed; removed = rs2 deleted (ipvsadm -d)"
     );
-    let _ = sc;
     for prof in &rep.profiles {
         let _ = writeln!(s);
         let _ = writeln!(s, "{} (simulated)", prof.label);
