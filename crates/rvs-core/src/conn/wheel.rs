@@ -113,6 +113,13 @@ impl Wheel {
     /// marks every slot before it (and it) processed. Returns the slot's tick and its items;
     /// the caller re-files or expires them and gives the vector back with [`Wheel::recycle`].
     pub fn pop_due(&mut self, now: Tick) -> Option<(Tick, Vec<u32>)> {
+        if self.items == 0 {
+            // Nothing filed (often the whole IPv6 wheel): skip the occupancy scan.
+            if !self.next.after(now) {
+                self.next = now.add(1);
+            }
+            return None;
+        }
         let Some(t) = self.earliest() else {
             if now.after(self.next) || now == self.next {
                 self.next = now.add(1);

@@ -296,7 +296,8 @@ impl Engine {
         self.core.now
     }
 
-    /// Decides what to do with one packet. `now` must not be earlier than any previous `now`.
+    /// Decides what to do with one packet. `now` should not be earlier than any previous
+    /// `now`; an earlier one is taken as the latest seen (the engine's clock never goes back).
     pub fn handle_packet(&mut self, now: Instant, pkt: &rvs_packet::PacketMeta) -> Decision {
         self.handle_timeout(now);
         match (pkt.src, pkt.dst) {
