@@ -107,6 +107,9 @@ pub struct DataplaneStats {
     pub resets_sent: u64,
     /// ICMP errors sent (port unreachable, fragmentation needed).
     pub icmp_sent: u64,
+    /// Packets of no service written back unchanged (a real server's own traffic caught by a
+    /// reply-steering rule).
+    pub passed_through: u64,
     /// Milliseconds since the data plane started.
     pub uptime_ms: u64,
 }

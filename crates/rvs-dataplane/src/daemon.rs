@@ -42,10 +42,24 @@ impl Control {
         let Response::Services(services) = self.ctl.call(Request::Services).await else {
             return Err("cannot list services".into());
         };
-        let want = {
+        let (want, routed) = {
             let cfg = self.cfg.lock().await;
-            netlink::desired(&cfg, &services)
+            let want = netlink::desired(&cfg, &services);
+            let mut routed = cfg.dataplane.tun_addrs.clone();
+            for o in &want {
+                if let netlink::NetObject::Route {
+                    dst,
+                    prefix,
+                    table: 254,
+                } = o
+                {
+                    routed.push((*dst, *prefix));
+                }
+            }
+            (want, routed)
         };
+        // Before the routes exist, so that no packet to a new VIP is written back.
+        self.ctl.set_routed(routed);
         self.net
             .lock()
             .await
@@ -228,6 +242,7 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         DriverConfig {
             tunnel_src: cfg.dataplane.tunnel_src.clone(),
             tunnel_mtu: cfg.dataplane.tunnel_mtu,
+            routed: cfg.dataplane.tun_addrs.clone(),
         },
     );
     let (ctl, rx, wake) = CtlHandle::new().map_err(|e| e.to_string())?;

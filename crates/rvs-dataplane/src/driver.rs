@@ -101,11 +101,19 @@ pub struct Counters {
     pub resets_sent: u64,
     /// ICMP errors sent.
     pub icmp_sent: u64,
+    /// Packets of no service written back unchanged (a real server's own traffic caught by
+    /// a reply-steering rule).
+    pub passed_through: u64,
 }
 
 /// What the driver needs besides the engine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DriverConfig {
+    /// Prefixes routed into the TUN (VIPs, full-NAT and tunnel-source addresses, the TUN's
+    /// subnets). A packet the engine passes (`Decision::Pass`) is written back unchanged
+    /// unless its destination is one of these (it arrived through a reply-steering rule: a
+    /// real server's own traffic); otherwise it is dropped, as it would loop.
+    pub routed: Vec<(IpAddr, u8)>,
     /// Outer source of tunnelled packets, per family.
     pub tunnel_src: Vec<IpAddr>,
     /// Largest encapsulated packet.
@@ -238,9 +246,28 @@ impl Driver {
                     Err(_) => self.drop(DpDrop::SynthFailed),
                 }
             }
-            Decision::Pass => self.drop(DpDrop::NotForAService),
+            Decision::Pass => {
+                if self.routed_here(meta.dst) {
+                    self.drop(DpDrop::NotForAService)
+                } else {
+                    self.counters.passed_through += 1;
+                    self.out(sink, len, false, pkt)
+                }
+            }
         }
         self.drain_output(sink);
+    }
+
+    fn routed_here(&self, a: IpAddr) -> bool {
+        self.cfg
+            .routed
+            .iter()
+            .any(|(n, l)| crate::netlink::in_prefix(a, *n, *l))
+    }
+
+    /// Replaces the prefixes routed into the TUN (after the control side changed routes).
+    pub fn set_routed(&mut self, routed: Vec<(IpAddr, u8)>) {
+        self.cfg.routed = routed;
     }
 
     fn tunnel(&mut self, meta: &PacketMeta, inner: &[u8], dst: IpAddr, sink: &mut dyn Sink) {
@@ -326,6 +353,7 @@ impl Driver {
                 .collect(),
             resets_sent: c.resets_sent,
             icmp_sent: c.icmp_sent,
+            passed_through: c.passed_through,
             uptime_ms: self.epoch.elapsed().as_millis() as u64,
         }
     }

@@ -15,6 +15,8 @@
 //! | `ADDR/32 dev TUN proto 73` in `main`, one per full-NAT local address (and per tunnel source outside the TUN's subnets) | real servers' replies to full-NAT flows (and ICMP errors about tunnelled packets) reach the daemon |
 //! | `default dev TUN proto 73` in table `reply_table` (IPv4 and IPv6) | where the rules below send NAT replies |
 //! | rule `from RS ipproto P sport PORT lookup reply_table priority rule_priority proto 73`, one per masquerading real server (no `ipproto`/`sport` for fwmark services or port 0) | replies from real servers of NAT services go into the TUN to be translated back to the VIP, instead of straight to the client |
+//! | rule `from RS ipproto icmp` (`ipv6-icmp`) `lookup reply_table`, one per masquerading real-server address | ICMP errors a real server sends about a NAT flow are translated back too; its other ICMP messages pass through the daemon unchanged |
+//! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
 //!
 //! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter=2`
 //! (loose: the translated packets re-enter through the TUN with the client's source address,
@@ -74,6 +76,16 @@ pub enum NetObject {
         /// Priority.
         priority: u32,
     },
+    /// `iif TUN lookup main`: packets the daemon writes back into the kernel use the main
+    /// table, never the reply-steering rules (which would send them into the TUN again).
+    TunRule {
+        /// IPv6 family.
+        v6: bool,
+        /// The TUN device.
+        iif: String,
+        /// Priority (one below the steering rules').
+        priority: u32,
+    },
     /// A `/proc/sys` knob set to `value`, restored to `old` on exit.
     Sysctl {
         /// Path under `/proc/sys`.
@@ -108,6 +120,11 @@ impl std::fmt::Display for NetObject {
                 }
                 write!(f, " lookup {table} priority {priority}")
             }
+            NetObject::TunRule { v6, iif, priority } => write!(
+                f,
+                "rule {}iif {iif} lookup main priority {priority}",
+                if *v6 { "(IPv6) " } else { "" }
+            ),
             NetObject::Sysctl { path, value, .. } => write!(f, "sysctl {path}={value}"),
         }
     }
@@ -117,7 +134,8 @@ fn host_prefix(a: IpAddr) -> u8 {
     if a.is_ipv4() { 32 } else { 128 }
 }
 
-fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+/// Whether `a` is in `net/len` (false across families).
+pub fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
     match (a, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let m = if len == 0 {
@@ -176,6 +194,15 @@ pub fn desired(cfg: &Config, services: &[ServiceView]) -> BTreeSet<NetObject> {
                 table: dp.reply_table,
                 priority: dp.rule_priority,
             });
+            // ICMP errors the real server sends about a flow (port unreachable, too big)
+            // must be translated back too; other ICMP goes through the daemon unchanged.
+            s.insert(NetObject::Rule {
+                src: d.addr,
+                proto: if d.addr.is_ipv4() { 1 } else { 58 },
+                sport: 0,
+                table: dp.reply_table,
+                priority: dp.rule_priority,
+            });
         }
     }
     s
@@ -206,6 +233,23 @@ fn is_gone(e: &rtnetlink::Error) -> bool {
 
 fn is_exists(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == libc::EEXIST)
+}
+
+fn tun_rule_message(v6: bool, iif: &str, priority: u32) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
+    m.header.table = 254;
+    m.attributes.push(RuleAttribute::Table(254));
+    m.attributes.push(RuleAttribute::Priority(priority));
+    m.attributes.push(RuleAttribute::Iifname(iif.to_string()));
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
+    m
 }
 
 fn rule_message(o: &NetObject) -> Option<RuleMessage> {
@@ -375,6 +419,11 @@ impl Net {
                     prefix: 0,
                     table: self.table,
                 });
+                fixed.push(NetObject::TunRule {
+                    v6,
+                    iif: tun.clone(),
+                    priority: cfg.dataplane.rule_priority.saturating_sub(1),
+                });
             }
         }
         for o in fixed {
@@ -453,6 +502,11 @@ impl Net {
                 *req.message_mut() = m;
                 req.execute().await
             }
+            NetObject::TunRule { v6, iif, priority } => {
+                let mut req = self.handle.rule().add();
+                *req.message_mut() = tun_rule_message(*v6, iif, *priority);
+                req.execute().await
+            }
             NetObject::Sysctl { path, value, .. } => return write_sysctl(path, value),
         };
         match r {
@@ -502,6 +556,13 @@ impl Net {
                 Some(m) => self.handle.rule().del(m).execute().await,
                 None => Ok(()),
             },
+            NetObject::TunRule { v6, iif, priority } => {
+                self.handle
+                    .rule()
+                    .del(tun_rule_message(*v6, iif, *priority))
+                    .execute()
+                    .await
+            }
             NetObject::Sysctl { path, old, .. } => {
                 if old.is_empty() {
                     return Ok(());
@@ -591,6 +652,7 @@ port = 5353
                 "route 10.0.0.100/32 table 254",
                 "route 10.255.1.1/32 table 254",
                 "route fd00:9::2/128 table 254",
+                "rule from 10.2.1.2 ipproto 1 lookup 100 priority 900",
                 "rule from 10.2.1.2 ipproto 6 sport 80 lookup 100 priority 900",
                 "rule from 10.2.1.2 ipproto 17 sport 5353 lookup 100 priority 900",
             ]

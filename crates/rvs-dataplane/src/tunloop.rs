@@ -66,6 +66,8 @@ pub enum CtlMsg {
         /// Lines describing what changed, or an error.
         reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
+    /// The prefixes now routed into the TUN (see `DriverConfig::routed`).
+    SetRouted(Vec<(std::net::IpAddr, u8)>),
     /// Leave the loop.
     Stop,
 }
@@ -125,6 +127,11 @@ impl CtlHandle {
         }
         rx.await
             .unwrap_or_else(|_| Err("the packet thread has stopped".into()))
+    }
+
+    /// Tells the packet thread which prefixes are routed into the TUN.
+    pub fn set_routed(&self, routed: Vec<(std::net::IpAddr, u8)>) {
+        self.send(CtlMsg::SetRouted(routed));
     }
 
     /// Asks the packet thread to stop.
@@ -200,6 +207,10 @@ fn serve(d: &mut Driver, m: CtlMsg) -> bool {
             reply,
         } => {
             let _ = reply.send(apply_config(d, &cfg, profile));
+            true
+        }
+        CtlMsg::SetRouted(r) => {
+            d.set_routed(r);
             true
         }
         CtlMsg::Stop => false,

@@ -6,6 +6,9 @@ use rvs_control::client::{AdmBackend, Client, socket_path};
 
 /// Runs one ipvsadm invocation; `argv[0]` is the program name ipvsadm messages use.
 pub fn run(argv: Vec<String>) -> i32 {
+    if argv.len() == 2 && argv[1] == "--reload" {
+        return reload();
+    }
     // Help, version and argument errors need no daemon.
     let names = SystemResolver::load();
     match parse(&argv, &names) {
@@ -76,5 +79,39 @@ impl rvs_adm::Backend for NoDaemon {
     }
     fn totals(&mut self) -> rvs_core::snapshot::TotalsView {
         Default::default()
+    }
+}
+
+/// `rvs adm --reload`: asks the daemon to reload its config file (as SIGHUP does) and prints
+/// what changed, or the error (which names the file, line and field).
+fn reload() -> i32 {
+    use rvs_control::proto::{Request as Req, Response};
+    let mut c = match Client::connect(&socket_path()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    match c.call(&Req::Reload) {
+        Ok(Response::Reloaded(lines)) => {
+            for l in &lines {
+                println!("{l}");
+            }
+            println!("reloaded ({} changes)", lines.len());
+            0
+        }
+        Ok(Response::Error(m)) => {
+            eprintln!("reload refused: {m}");
+            1
+        }
+        Ok(other) => {
+            eprintln!("{}", rvs_control::ClientError::Unexpected(other));
+            1
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
     }
 }

@@ -47,7 +47,8 @@ pub struct DaemonArgs {
 #[command(
     disable_help_flag = true,
     after_help = "Every argument is passed to the ipvsadm front end: `rvs adm -h` prints \
-ipvsadm's help. The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
+ipvsadm's help. `rvs adm --reload` asks the daemon to reload its config file (as SIGHUP \
+does). The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
 )]
 pub struct AdmArgs {
     /// ipvsadm arguments (e.g. -L -n, -A -t 10.0.0.1:80 -s rr, -S, -R).

@@ -81,6 +81,7 @@ fn driver(fwd: ForwardMethod, proto: Protocol) -> Driver {
         DriverConfig {
             tunnel_src: vec![TSRC],
             tunnel_mtu: 1500,
+            routed: vec![(VIP, 32), (TSRC, 24)],
         },
     )
 }

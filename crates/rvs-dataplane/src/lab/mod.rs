@@ -11,6 +11,7 @@
 
 pub mod decap;
 pub mod flood;
+pub mod junk;
 pub mod serve;
 pub mod topo;
 

@@ -4,7 +4,7 @@
 //! (`GET`, `HEAD`, `POST`) is answered `HTTP/1.0 200 OK` with the body `NAME\n` and the
 //! connection closed (with `--http-keepalive`, `HTTP/1.1` answers on the same connection until
 //! the client closes); anything else is a line protocol: each line `L` is answered
-//! `NAME L\n`, until the client closes (long-lived flows for drain and reset tests).
+//! `NAME L\n` (and `whoami` with `NAME PEER-ADDRESS`), until the client closes (long-lived flows for drain and reset tests).
 //! UDP (with `--udp`): each datagram is answered `NAME\n`. Bind the UDP socket to the
 //! addresses clients use (`--addr`, repeatable) when replies must come from one of them
 //! (the tunnel method: the real server answers from the VIP).
@@ -152,12 +152,22 @@ fn tcp_conn(c: TcpStream, name: &str, keepalive: bool) -> io::Result<()> {
             }
         }
     }
+    let peer = w
+        .peer_addr()
+        .map(|a| a.ip().to_canonical().to_string())
+        .unwrap_or_default();
     let mut line = String::new();
     loop {
         line.clear();
         if r.by_ref().take(65536).read_line(&mut line)? == 0 {
             return Ok(());
         }
-        w.write_all(format!("{name} {}\n", line.trim_end()).as_bytes())?;
+        let l = line.trim_end();
+        let answer = if l == "whoami" {
+            format!("{name} {peer}\n")
+        } else {
+            format!("{name} {l}\n")
+        };
+        w.write_all(answer.as_bytes())?;
     }
 }
