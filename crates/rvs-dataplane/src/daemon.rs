@@ -203,6 +203,10 @@ pub fn run(opts: DaemonOptions) -> i32 {
 }
 
 async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
+    // Signal handlers first: a SIGTERM during the setup must still lead to the teardown.
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let dev = tunloop::open_tun(&cfg).map_err(|e| e.to_string())?;
     let ifindex = dev.if_index().map_err(|e| format!("TUN index: {e}"))?;
     let mut net = Net::open(&cfg, ifindex)
@@ -291,9 +295,6 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
     }
     tracing::info!("rvs daemon running: admin socket {}", socket_path.display());
 
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut result = Ok(());
     loop {

@@ -174,6 +174,22 @@ impl Lab {
         terminate(&mut child, limit)
     }
 
+    /// The pid of a process started with [`Lab::spawn`].
+    pub fn pid(&self, label: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, c)| c.id())
+    }
+
+    /// Sends a signal (`"HUP"`, `"KILL"`, ...) to a process started with [`Lab::spawn`].
+    pub fn signal(&self, label: &str, sig: &str) -> io::Result<()> {
+        let pid = self
+            .pid(label)
+            .ok_or_else(|| io::Error::other(format!("no process {label}")))?;
+        run_ok(Command::new("kill").args([format!("-{sig}"), pid.to_string()]))
+    }
+
     /// Whether a process started with [`Lab::spawn`] is still running.
     pub fn running(&mut self, label: &str) -> bool {
         self.children
