@@ -1,0 +1,302 @@
+//! The daemon's TOML config file: schema, whole-file validation with errors that name the
+//! file, line and field, and [`diff`] against a running engine.
+//!
+//! ```toml
+//! [engine]
+//! profile = "safe"              # safe | linux-4.19 | linux-5.9 | linux-5.16
+//! conn_max = 1048576            # bound of the connection table
+//! seed = 1                      # hash / random seed
+//! netfilter_conntrack = false   # kernel profiles only: model conntrack on the node
+//! fullnat_addrs = ["10.255.1.1", "fd00:255:1::1"]   # local addresses of full NAT
+//!
+//! [sysctl]                      # kernel names, with or without "net.ipv4.vs."
+//! conn_reuse_mode = 1
+//! "net.ipv4.vs.expire_nodest_conn" = 1
+//!
+//! [timeouts]                    # ipvsadm --set tcp tcpfin udp
+//! tcp = 900
+//! tcpfin = 120
+//! udp = 300
+//!
+//! [dataplane]
+//! tun_name = "rvs0"
+//! tun_addrs = ["10.255.255.1/24", "fd72:7673::1/64"]
+//! tunnel_src = ["10.255.255.2", "fd72:7673::2"]   # outer source of IPIP / IP6IP6
+//! admin_socket = "/run/rvs/rvs.sock"
+//! http_listen = "127.0.0.1:9180"                  # "" disables the HTTP endpoint
+//!
+//! [[service]]
+//! proto = "tcp"                 # tcp | udp | sctp   (or fwmark = N, ipv6 = false)
+//! vip = "10.0.0.100"
+//! port = 80
+//! scheduler = "rr"
+//! # persistent = 300            # seconds; netmask = "255.255.255.0" (IPv6: 64)
+//! # sched_flags = ["sh-port"]   # flag-1..3, sh-fallback, sh-port, mh-fallback, mh-port
+//!
+//! [[service.real_server]]
+//! addr = "10.2.1.2"
+//! port = 80
+//! weight = 1
+//! forward = "masq"              # masq | route | tunnel | fullnat (default masq)
+//! # u_threshold = 0, l_threshold = 0
+//! ```
+//!
+//! Sysctls and timeouts are declarative: a knob not in the file takes its kernel default on
+//! load and on every reload (a value set at run time with `rvs sysctl` is reset by a reload).
+//! Services and real servers are declarative too: a reload removes what the file no longer
+//! lists, including what `rvs adm` added at run time.
+
+mod diff;
+mod raw;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use rvs_core::command::{Command, Timeouts};
+use rvs_core::dest::DestConfig;
+use rvs_core::profile::Profile;
+use rvs_core::service::ServiceConfig;
+use rvs_core::sysctl::Sysctls;
+use rvs_core::{Engine, EngineConfig, Instant};
+
+pub use diff::{Running, describe, diff};
+
+/// An error in a config file: where and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// Line, from 1 (0 when the error is not tied to a place, e.g. the file cannot be read).
+    pub line: usize,
+    /// Column, from 1 (0 when unknown).
+    pub column: usize,
+    /// The field, as a path (`service[1].real_server[0].weight`), or the key found on the line.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where a value came from in the file (for error messages).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+    /// Field path.
+    pub field: String,
+}
+
+/// The `[engine]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSection {
+    /// Behaviour profile.
+    pub profile: Profile,
+    /// Bound of the connection table.
+    pub conn_max: u32,
+    /// `conn_tab_bits` (only reported, as `size=` in listings).
+    pub conn_tab_bits: u8,
+    /// Seed of the table hash and the random source.
+    pub seed: u64,
+    /// Kernel profiles: whether netfilter conntrack tracks the flows.
+    pub netfilter_conntrack: bool,
+    /// Local addresses of full NAT.
+    pub fullnat_addrs: Vec<IpAddr>,
+}
+
+/// The `[dataplane]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataplaneSection {
+    /// TUN device name.
+    pub tun_name: String,
+    /// Addresses of the TUN device (with prefix length).
+    pub tun_addrs: Vec<(IpAddr, u8)>,
+    /// Outer source of tunnelled packets, per family (the address after the TUN address when
+    /// not given). It is routed into the TUN, never assigned to the host: the kernel drops a
+    /// received packet whose source is one of its own addresses.
+    pub tunnel_src: Vec<IpAddr>,
+    /// MTU of the TUN device.
+    pub tun_mtu: u32,
+    /// Transmit queue length of the TUN device (the kernel's queue towards the daemon).
+    pub txqueuelen: u32,
+    /// MTU of the path to tunnel real servers: an encapsulated packet above it is answered
+    /// with "fragmentation needed" / "packet too big".
+    pub tunnel_mtu: u32,
+    /// Admin socket path.
+    pub admin_socket: PathBuf,
+    /// HTTP admin endpoint (`None`: disabled).
+    pub http_listen: Option<SocketAddr>,
+    /// Routing table of the reply-steering rules.
+    pub reply_table: u32,
+    /// Priority of the reply-steering rules.
+    pub rule_priority: u32,
+    /// Packets read per batch.
+    pub batch: usize,
+}
+
+/// One `[[service]]` with its real servers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// The service.
+    pub cfg: ServiceConfig,
+    /// Its real servers, in file order.
+    pub dests: Vec<DestConfig>,
+    /// Where the service was declared.
+    pub origin: Origin,
+    /// Where each real server was declared.
+    pub dest_origins: Vec<Origin>,
+}
+
+/// A validated config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// `[engine]`.
+    pub engine: EngineSection,
+    /// Every sysctl (kernel defaults overlaid with `[sysctl]`).
+    pub sysctls: Sysctls,
+    /// Timeouts (kernel defaults overlaid with `[timeouts]`).
+    pub timeouts: Timeouts,
+    /// `[dataplane]`.
+    pub dataplane: DataplaneSection,
+    /// `[[service]]`s in file order.
+    pub services: Vec<ServiceEntry>,
+    /// Lines of the sections and fields that need a restart to change (for reload errors).
+    restart_origins: Vec<(&'static str, Origin)>,
+}
+
+/// The timeouts of a fresh engine (the kernel's: TCP 900 s, FIN 120 s, UDP 300 s).
+pub fn default_timeouts() -> Timeouts {
+    Engine::new(EngineConfig::default()).timeouts()
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.into(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates the text of a file; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let cfg = raw::parse(path, text)?;
+        cfg.check_with_engine()?;
+        Ok(cfg)
+    }
+
+    /// The engine configuration (a `--profile` given on the command line overrides the file).
+    pub fn engine_config(&self, profile: Option<Profile>) -> EngineConfig {
+        EngineConfig {
+            profile: profile.unwrap_or(self.engine.profile),
+            sysctls: self.sysctls.clone(),
+            conn_max: self.engine.conn_max,
+            conn_tab_bits: self.engine.conn_tab_bits,
+            seed: self.engine.seed,
+            start: Instant::ZERO,
+            netfilter_conntrack: self.engine.netfilter_conntrack,
+            fullnat_addrs: self.engine.fullnat_addrs.clone(),
+            sched: Default::default(),
+        }
+    }
+
+    /// The commands that build the file's services on an empty engine, with their origins.
+    pub fn commands(&self) -> Vec<(Command, Origin)> {
+        let mut v = Vec::new();
+        for s in &self.services {
+            v.push((Command::AddService(s.cfg.clone()), s.origin.clone()));
+            for (d, o) in s.dests.iter().zip(&s.dest_origins) {
+                v.push((Command::AddDest(s.cfg.key, *d), o.clone()));
+            }
+        }
+        v
+    }
+
+    /// Applies the whole file to a scratch engine: every refusal the running engine could
+    /// give (duplicate services or real servers, mixed families, thresholds, Maglev limits)
+    /// is found here, before anything touches the running state.
+    fn check_with_engine(&self) -> Result<(), ConfigError> {
+        let mut e = Engine::new(self.engine_config(None));
+        for (cmd, origin) in self.commands() {
+            if let Err(err) = e.apply(Instant::ZERO, cmd) {
+                return Err(self.error_at(&origin, err.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// An error at an origin of this file.
+    pub fn error_at(&self, o: &Origin, message: String) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            line: o.line,
+            column: o.column,
+            field: o.field.clone(),
+            message,
+        }
+    }
+
+    /// The first setting that differs from `running` and cannot change without a restart
+    /// (the table bound and seed, full-NAT addresses, the whole `[dataplane]` section), as an
+    /// error naming this file's line and field.
+    pub fn restart_needed(&self, running: &Config) -> Option<ConfigError> {
+        let e = (&self.engine, &running.engine);
+        let d = (&self.dataplane, &running.dataplane);
+        let changed: [(&str, bool); 5] = [
+            ("engine.conn_max", e.0.conn_max != e.1.conn_max),
+            (
+                "engine.conn_tab_bits",
+                e.0.conn_tab_bits != e.1.conn_tab_bits,
+            ),
+            ("engine.seed", e.0.seed != e.1.seed),
+            (
+                "engine.fullnat_addrs",
+                e.0.fullnat_addrs != e.1.fullnat_addrs,
+            ),
+            ("dataplane", d.0 != d.1),
+        ];
+        let (name, _) = changed.into_iter().find(|(_, c)| *c)?;
+        let origin = self
+            .restart_origins
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin {
+                line: 0,
+                column: 0,
+                field: name.into(),
+            });
+        Some(self.error_at(
+            &origin,
+            format!("`{name}` differs from the running daemon's and cannot change on reload; restart the daemon to change it"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,26 @@
+//! # rvs-dataplane: the daemon's data plane
+//!
+//! The engine (`rvs-core`) decides; this crate moves real packets around it:
+//!
+//! * [`tunloop`]: the TUN device (tun-rs, `IFF_TUN | IFF_NO_PI`) and the packet thread, which
+//!   owns the engine and serves control messages between batches;
+//! * [`driver`]: one packet in, the engine's decision applied with `rvs-packet`, packets out
+//!   (no I/O, so it is unit-tested with a `Vec` sink);
+//! * [`netlink`]: TUN addresses, VIP routes, the reply-steering policy rules, all tracked and
+//!   removed on exit (and after a crash, on the next start);
+//! * [`metrics`]: the HTTP admin endpoint (`/metrics`, `/healthz`, `/state`);
+//! * [`daemon`]: `rvs daemon` itself (admin socket, signals, reload);
+//! * [`lab`]: network-namespace topologies for tests, the benchmark and the demo.
+//!
+//! See the crate's README for the netlink objects, fragments and what is partial.
+#![warn(missing_docs)]
+
+pub mod daemon;
+pub mod driver;
+pub mod lab;
+pub mod metrics;
+pub mod netlink;
+pub mod sys;
+pub mod tunloop;
+
+pub use daemon::{DaemonOptions, run};

@@ -1,0 +1,661 @@
+//! What the daemon sets up in the kernel, through rtnetlink, and removes again.
+//!
+//! Every object is tracked: [`Net::teardown`] removes exactly what [`Net::setup`] and
+//! [`Net::reconcile`] added, in reverse order. The list is also written to a state file
+//! (`<admin socket>.netlink.json`), so a daemon restarted after a crash first removes what
+//! its predecessor left (the TUN device itself, and with it its addresses and routes, goes
+//! away with the process that held it; the policy rules do not). Routes and rules carry the
+//! routing protocol number [`RTPROT_RVS`] (`ip route show proto 73`, `ip rule show`), so an
+//! operator can tell them apart.
+//!
+//! | object | why |
+//! |---|---|
+//! | the TUN device's addresses (`tun_addrs`), link up | a connected route into the TUN for its subnet (the default tunnel sources live there) |
+//! | `VIP/32` or `VIP/128 dev TUN proto 73` in `main`, one per service address | clients' packets to a VIP reach the daemon |
+//! | `ADDR/32 dev TUN proto 73` in `main`, one per full-NAT local address (and per tunnel source outside the TUN's subnets) | real servers' replies to full-NAT flows (and ICMP errors about tunnelled packets) reach the daemon |
+//! | `default dev TUN proto 73` in table `reply_table` (IPv4 and IPv6) | where the rules below send NAT replies |
+//! | rule `from RS ipproto P sport PORT lookup reply_table priority rule_priority proto 73`, one per masquerading real server (no `ipproto`/`sport` for fwmark services or port 0) | replies from real servers of NAT services go into the TUN to be translated back to the VIP, instead of straight to the client |
+//! | rule `from RS ipproto icmp` (`ipv6-icmp`) `lookup reply_table`, one per masquerading real-server address | ICMP errors a real server sends about a NAT flow are translated back too; its other ICMP messages pass through the daemon unchanged |
+//! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
+//!
+//! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter=2`
+//! (loose: the translated packets re-enter through the TUN with the client's source address,
+//! which strict reverse-path filtering would drop), and, if they are off,
+//! `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, which are turned back off on exit.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol};
+use rtnetlink::packet_route::rule::{RuleAttribute, RuleMessage, RulePortRange};
+use rtnetlink::packet_route::{AddressFamily, IpProtocol};
+use rtnetlink::{Handle, RouteMessageBuilder};
+use serde::{Deserialize, Serialize};
+
+use rvs_control::Config;
+use rvs_core::dest::ForwardMethod;
+use rvs_core::service::ServiceKey;
+use rvs_core::snapshot::ServiceView;
+
+/// Routing protocol number on rvs's routes and rules.
+pub const RTPROT_RVS: u8 = 73;
+
+/// One kernel object the daemon adds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum NetObject {
+    /// An address on the TUN device.
+    Addr {
+        /// Address.
+        addr: IpAddr,
+        /// Prefix length.
+        prefix: u8,
+    },
+    /// A route into the TUN device.
+    Route {
+        /// Destination (`0.0.0.0`/`::` with prefix 0 for a default route).
+        dst: IpAddr,
+        /// Prefix length.
+        prefix: u8,
+        /// Routing table.
+        table: u32,
+    },
+    /// A policy rule steering replies of a real server into `table`.
+    Rule {
+        /// Real-server address.
+        src: IpAddr,
+        /// IP protocol (0: any).
+        proto: u8,
+        /// Source port (0: any).
+        sport: u16,
+        /// Table.
+        table: u32,
+        /// Priority.
+        priority: u32,
+    },
+    /// `iif TUN lookup main`: packets the daemon writes back into the kernel use the main
+    /// table, never the reply-steering rules (which would send them into the TUN again).
+    TunRule {
+        /// IPv6 family.
+        v6: bool,
+        /// The TUN device.
+        iif: String,
+        /// Priority (one below the steering rules').
+        priority: u32,
+    },
+    /// A `/proc/sys` knob set to `value`, restored to `old` on exit.
+    Sysctl {
+        /// Path under `/proc/sys`.
+        path: String,
+        /// Value written.
+        value: String,
+        /// Value before.
+        old: String,
+    },
+}
+
+impl std::fmt::Display for NetObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetObject::Addr { addr, prefix } => write!(f, "address {addr}/{prefix}"),
+            NetObject::Route { dst, prefix, table } => {
+                write!(f, "route {dst}/{prefix} table {table}")
+            }
+            NetObject::Rule {
+                src,
+                proto,
+                sport,
+                table,
+                priority,
+            } => {
+                write!(f, "rule from {src}")?;
+                if *proto != 0 {
+                    write!(f, " ipproto {proto}")?;
+                }
+                if *sport != 0 {
+                    write!(f, " sport {sport}")?;
+                }
+                write!(f, " lookup {table} priority {priority}")
+            }
+            NetObject::TunRule { v6, iif, priority } => write!(
+                f,
+                "rule {}iif {iif} lookup main priority {priority}",
+                if *v6 { "(IPv6) " } else { "" }
+            ),
+            NetObject::Sysctl { path, value, .. } => write!(f, "sysctl {path}={value}"),
+        }
+    }
+}
+
+fn host_prefix(a: IpAddr) -> u8 {
+    if a.is_ipv4() { 32 } else { 128 }
+}
+
+/// Whether `a` is in `net/len` (false across families).
+pub fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32))
+            };
+            u32::from(a) & m == u32::from(n) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128))
+            };
+            u128::from(a) & m == u128::from(n) & m
+        }
+        _ => false,
+    }
+}
+
+/// The objects that follow the services: VIP routes and reply rules (plus the fixed ones of
+/// the config: full-NAT and tunnel-source routes).
+pub fn desired(cfg: &Config, services: &[ServiceView]) -> BTreeSet<NetObject> {
+    let dp = &cfg.dataplane;
+    let mut s = BTreeSet::new();
+    let route = |a: IpAddr| NetObject::Route {
+        dst: a,
+        prefix: host_prefix(a),
+        table: 254,
+    };
+    for a in &cfg.engine.fullnat_addrs {
+        s.insert(route(*a));
+    }
+    for a in &dp.tunnel_src {
+        if !dp.tun_addrs.iter().any(|(n, l)| in_prefix(*a, *n, *l)) {
+            s.insert(route(*a));
+        }
+    }
+    for svc in services {
+        let proto = match svc.key {
+            ServiceKey::Addr { proto, addr, .. } => {
+                s.insert(route(addr));
+                proto.ipproto()
+            }
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        for d in &svc.dests {
+            if d.fwd != ForwardMethod::Masq {
+                continue;
+            }
+            s.insert(NetObject::Rule {
+                src: d.addr,
+                proto,
+                sport: if proto == 0 { 0 } else { d.port },
+                table: dp.reply_table,
+                priority: dp.rule_priority,
+            });
+            // ICMP errors the real server sends about a flow (port unreachable, too big)
+            // must be translated back too; other ICMP goes through the daemon unchanged.
+            s.insert(NetObject::Rule {
+                src: d.addr,
+                proto: if d.addr.is_ipv4() { 1 } else { 58 },
+                sport: 0,
+                table: dp.reply_table,
+                priority: dp.rule_priority,
+            });
+        }
+    }
+    s
+}
+
+/// The netlink side of the daemon: a handle and what was added.
+pub struct Net {
+    handle: Handle,
+    ifindex: u32,
+    table: u32,
+    /// Objects added, in order.
+    added: Vec<NetObject>,
+    state_file: PathBuf,
+}
+
+fn nl_err(what: &str, e: rtnetlink::Error) -> io::Error {
+    io::Error::other(format!("netlink: {what}: {e}"))
+}
+
+/// Whether a netlink error means "already gone" (ENOENT, ESRCH, EADDRNOTAVAIL, ENODEV).
+fn is_gone(e: &rtnetlink::Error) -> bool {
+    if let rtnetlink::Error::NetlinkError(m) = e {
+        let code = m.raw_code().abs();
+        return [libc::ENOENT, libc::ESRCH, libc::EADDRNOTAVAIL, libc::ENODEV].contains(&code);
+    }
+    false
+}
+
+fn is_exists(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == libc::EEXIST)
+}
+
+fn tun_rule_message(v6: bool, iif: &str, priority: u32) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
+    m.header.table = 254;
+    m.attributes.push(RuleAttribute::Table(254));
+    m.attributes.push(RuleAttribute::Priority(priority));
+    m.attributes.push(RuleAttribute::Iifname(iif.to_string()));
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
+    m
+}
+
+fn rule_message(o: &NetObject) -> Option<RuleMessage> {
+    let NetObject::Rule {
+        src,
+        proto,
+        sport,
+        table,
+        priority,
+    } = o
+    else {
+        return None;
+    };
+    let mut m = RuleMessage::default();
+    m.header.family = if src.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.src_len = host_prefix(*src);
+    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
+    if *table < 256 {
+        m.header.table = *table as u8;
+    }
+    m.attributes.push(RuleAttribute::Table(*table));
+    m.attributes.push(RuleAttribute::Priority(*priority));
+    m.attributes.push(RuleAttribute::Source(*src));
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
+    if *proto != 0 {
+        m.attributes
+            .push(RuleAttribute::IpProtocol(IpProtocol::from(*proto as i32)));
+    }
+    if *sport != 0 {
+        m.attributes
+            .push(RuleAttribute::SourcePortRange(RulePortRange {
+                start: *sport,
+                end: *sport,
+            }));
+    }
+    Some(m)
+}
+
+fn route_message(dst: IpAddr, prefix: u8, table: u32, ifindex: u32) -> io::Result<RouteMessage> {
+    let b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(dst, prefix)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .output_interface(ifindex)
+        .table_id(table)
+        .protocol(RouteProtocol::from(RTPROT_RVS));
+    Ok(b.build())
+}
+
+fn read_sysctl(path: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new("/proc/sys").join(path))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn write_sysctl(path: &str, v: &str) -> io::Result<()> {
+    std::fs::write(Path::new("/proc/sys").join(path), v)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing /proc/sys/{path}: {e}")))
+}
+
+impl Net {
+    /// Opens a netlink connection (spawned on the current tokio runtime) for the TUN device
+    /// `ifindex`, and removes what a crashed predecessor left (from the state file).
+    pub async fn open(cfg: &Config, ifindex: u32) -> io::Result<Net> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        let state_file = state_file_for(&cfg.dataplane.admin_socket);
+        let mut net = Net {
+            handle,
+            ifindex,
+            table: cfg.dataplane.reply_table,
+            added: Vec::new(),
+            state_file,
+        };
+        net.remove_leftovers().await;
+        Ok(net)
+    }
+
+    /// Removes objects listed in a state file left by a daemon that did not exit cleanly.
+    async fn remove_leftovers(&mut self) {
+        let Ok(text) = std::fs::read_to_string(&self.state_file) else {
+            return;
+        };
+        let Ok(list) = serde_json::from_str::<Vec<NetObject>>(&text) else {
+            return;
+        };
+        tracing::warn!(
+            file = %self.state_file.display(),
+            objects = list.len(),
+            "removing what a previous daemon left"
+        );
+        for o in list.iter().rev() {
+            if let Err(e) = self.del(o).await {
+                tracing::debug!("leftover {o}: {e}");
+            }
+        }
+        let _ = std::fs::remove_file(&self.state_file);
+    }
+
+    fn save(&self) {
+        if let Ok(s) = serde_json::to_string_pretty(&self.added) {
+            let _ = std::fs::write(&self.state_file, s);
+        }
+    }
+
+    /// Objects added so far, in order.
+    pub fn added(&self) -> &[NetObject] {
+        &self.added
+    }
+
+    /// The fixed setup: TUN addresses, link up, the reply table's default routes, and the
+    /// kernel knobs.
+    pub async fn setup(&mut self, cfg: &Config) -> io::Result<()> {
+        let tun = &cfg.dataplane.tun_name;
+        let mut fixed: Vec<NetObject> = Vec::new();
+        let rp = format!("net/ipv4/conf/{tun}/rp_filter");
+        let mut knobs = vec![(rp, "2")];
+        knobs.push(("net/ipv4/ip_forward".into(), "1"));
+        if cfg.dataplane.tun_addrs.iter().any(|(a, _)| a.is_ipv6()) {
+            knobs.push((format!("net/ipv6/conf/{tun}/disable_ipv6"), "0"));
+            knobs.push(("net/ipv6/conf/all/forwarding".into(), "1"));
+        }
+        for (path, value) in knobs {
+            let old = read_sysctl(&path).unwrap_or_default();
+            if old != value {
+                write_sysctl(&path, value)?;
+                self.push(NetObject::Sysctl {
+                    path,
+                    value: value.into(),
+                    old,
+                });
+            }
+        }
+        let up = rtnetlink::LinkUnspec::new_with_index(self.ifindex)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .set(up)
+            .execute()
+            .await
+            .map_err(|e| nl_err("link up", e))?;
+        for (a, p) in &cfg.dataplane.tun_addrs {
+            fixed.push(NetObject::Addr {
+                addr: *a,
+                prefix: *p,
+            });
+        }
+        for v6 in [false, true] {
+            if cfg
+                .dataplane
+                .tun_addrs
+                .iter()
+                .any(|(a, _)| a.is_ipv6() == v6)
+            {
+                let any: IpAddr = if v6 {
+                    IpAddr::from([0u16; 8])
+                } else {
+                    IpAddr::from([0u8; 4])
+                };
+                fixed.push(NetObject::Route {
+                    dst: any,
+                    prefix: 0,
+                    table: self.table,
+                });
+                fixed.push(NetObject::TunRule {
+                    v6,
+                    iif: tun.clone(),
+                    priority: cfg.dataplane.rule_priority.saturating_sub(1),
+                });
+            }
+        }
+        for o in fixed {
+            self.add(&o).await?;
+            self.push(o);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, o: NetObject) {
+        tracing::info!("netlink: added {o}");
+        self.added.push(o);
+        self.save();
+    }
+
+    /// Adds the objects of `want` that are missing and removes the dynamic ones (VIP routes
+    /// in `main`, rules) that are no longer wanted.
+    pub async fn reconcile(&mut self, want: &BTreeSet<NetObject>) -> io::Result<()> {
+        let dynamic = |o: &NetObject| {
+            matches!(
+                o,
+                NetObject::Rule { .. } | NetObject::Route { table: 254, .. }
+            )
+        };
+        let stale: Vec<NetObject> = self
+            .added
+            .iter()
+            .filter(|o| dynamic(o) && !want.contains(o))
+            .cloned()
+            .collect();
+        for o in stale {
+            if let Err(e) = self.del(&o).await {
+                tracing::warn!("netlink: removing {o}: {e}");
+            }
+            tracing::info!("netlink: removed {o}");
+            self.added.retain(|x| *x != o);
+            self.save();
+        }
+        let mut first_err = None;
+        for o in want {
+            if self.added.contains(o) {
+                continue;
+            }
+            match self.add(o).await {
+                Ok(()) => self.push(o.clone()),
+                Err(e) => {
+                    tracing::error!("netlink: adding {o}: {e}");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn add(&self, o: &NetObject) -> io::Result<()> {
+        let r = match o {
+            NetObject::Addr { addr, prefix } => {
+                self.handle
+                    .address()
+                    .add(self.ifindex, *addr, *prefix)
+                    .execute()
+                    .await
+            }
+            NetObject::Route { dst, prefix, table } => {
+                let m = route_message(*dst, *prefix, *table, self.ifindex)?;
+                self.handle.route().add(m).execute().await
+            }
+            NetObject::Rule { .. } => {
+                let Some(m) = rule_message(o) else {
+                    return Ok(());
+                };
+                let mut req = self.handle.rule().add();
+                *req.message_mut() = m;
+                req.execute().await
+            }
+            NetObject::TunRule { v6, iif, priority } => {
+                let mut req = self.handle.rule().add();
+                *req.message_mut() = tun_rule_message(*v6, iif, *priority);
+                req.execute().await
+            }
+            NetObject::Sysctl { path, value, .. } => return write_sysctl(path, value),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if is_exists(&e) => Ok(()),
+            Err(e) => Err(nl_err(&o.to_string(), e)),
+        }
+    }
+
+    async fn del(&self, o: &NetObject) -> io::Result<()> {
+        let r = match o {
+            NetObject::Addr { addr, prefix } => {
+                let mut list = self
+                    .handle
+                    .address()
+                    .get()
+                    .set_link_index_filter(self.ifindex)
+                    .execute();
+                let mut found = None;
+                while let Some(m) = list
+                    .try_next()
+                    .await
+                    .map_err(|e| nl_err("list addresses", e))?
+                {
+                    let hit = m.header.prefix_len == *prefix
+                        && m.attributes
+                            .iter()
+                            .any(|a| matches!(a, AddressAttribute::Address(x) if x == addr));
+                    if hit {
+                        found = Some(m);
+                    }
+                }
+                match found {
+                    Some(m) => self.handle.address().del(m).execute().await,
+                    None => Ok(()),
+                }
+            }
+            NetObject::Route { dst, prefix, table } => {
+                let m = route_message(*dst, *prefix, *table, self.ifindex)?;
+                let mut m = m;
+                // Match on destination and table only: the device may be gone already.
+                m.attributes
+                    .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
+                self.handle.route().del(m).execute().await
+            }
+            NetObject::Rule { .. } => match rule_message(o) {
+                Some(m) => self.handle.rule().del(m).execute().await,
+                None => Ok(()),
+            },
+            NetObject::TunRule { v6, iif, priority } => {
+                self.handle
+                    .rule()
+                    .del(tun_rule_message(*v6, iif, *priority))
+                    .execute()
+                    .await
+            }
+            NetObject::Sysctl { path, old, .. } => {
+                if old.is_empty() {
+                    return Ok(());
+                }
+                return write_sysctl(path, old);
+            }
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) => Err(nl_err(&o.to_string(), e)),
+        }
+    }
+
+    /// Removes everything added, newest first, and the state file.
+    pub async fn teardown(&mut self) {
+        while let Some(o) = self.added.pop() {
+            match self.del(&o).await {
+                Ok(()) => tracing::info!("netlink: removed {o}"),
+                Err(e) => tracing::warn!("netlink: removing {o}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_file(&self.state_file);
+    }
+}
+
+/// The state file next to the admin socket.
+pub fn state_file_for(socket: &Path) -> PathBuf {
+    let mut s = socket.as_os_str().to_owned();
+    s.push(".netlink.json");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        let a: IpAddr = "10.255.255.2".parse().unwrap();
+        assert!(in_prefix(a, "10.255.255.1".parse().unwrap(), 24));
+        assert!(!in_prefix(a, "10.255.254.1".parse().unwrap(), 24));
+        assert!(in_prefix(a, "0.0.0.0".parse().unwrap(), 0));
+        let b: IpAddr = "fd72:7673::2".parse().unwrap();
+        assert!(in_prefix(b, "fd72:7673::1".parse().unwrap(), 64));
+        assert!(!in_prefix(b, a, 0));
+    }
+
+    #[test]
+    fn desired_objects_follow_the_services() {
+        let text = r#"
+[engine]
+fullnat_addrs = ["10.255.1.1"]
+[dataplane]
+tun_addrs = ["10.255.255.1/24"]
+tunnel_src = ["10.255.255.2", "fd00:9::2"]
+reply_table = 100
+rule_priority = 900
+[[service]]
+vip = "10.0.0.100"
+port = 80
+[[service.real_server]]
+addr = "10.2.1.2"
+[[service.real_server]]
+addr = "10.2.2.2"
+forward = "fullnat"
+[[service]]
+proto = "udp"
+vip = "10.0.0.100"
+port = 53
+[[service.real_server]]
+addr = "10.2.1.2"
+port = 5353
+"#;
+        let cfg = Config::parse(Path::new("t.toml"), text).unwrap();
+        let mut e = rvs_core::Engine::new(cfg.engine_config(None));
+        for (c, _) in cfg.commands() {
+            e.apply(rvs_core::Instant::ZERO, c).unwrap();
+        }
+        let got: Vec<String> = desired(&cfg, &e.services())
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "route 10.0.0.100/32 table 254",
+                "route 10.255.1.1/32 table 254",
+                "route fd00:9::2/128 table 254",
+                "rule from 10.2.1.2 ipproto 1 lookup 100 priority 900",
+                "rule from 10.2.1.2 ipproto 6 sport 80 lookup 100 priority 900",
+                "rule from 10.2.1.2 ipproto 17 sport 5353 lookup 100 priority 900",
+            ]
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The few raw system calls the packet loop needs, each wrapped in a safe function.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// An eventfd: the control threads write to it to wake the packet thread from `poll`.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// A new non-blocking eventfd.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd(2) takes no pointers; a non-negative result is a new descriptor
+        // that we own from here on.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Wakes the waiter (adds 1 to the counter).
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local; the descriptor is ours. A full counter
+        // (EAGAIN) means a wake-up is pending anyway.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the counter.
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live local; the descriptor is ours and
+        // non-blocking.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// What [`poll2`] found readable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ready {
+    /// The first descriptor.
+    pub a: bool,
+    /// The second descriptor.
+    pub b: bool,
+}
+
+/// Waits until `a` or `b` is readable, or `timeout_ms` passes (EINTR counts as a timeout).
+pub fn poll2(a: RawFd, b: RawFd, timeout_ms: i32) -> Ready {
+    let mut fds = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a live array of two pollfd structs and we pass its length.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+    if n <= 0 {
+        return Ready::default();
+    }
+    Ready {
+        a: fds[0].revents != 0,
+        b: fds[1].revents != 0,
+    }
+}
+
+/// Sets the process umask, returning the previous one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask(2) cannot fail and takes no pointers.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// Moves the calling thread into the network namespace open at `fd` (setns(2) is per
+/// thread).
+pub fn setns_net(fd: RawFd) -> io::Result<()> {
+    // SAFETY: setns(2) takes a descriptor and a flag; it touches no memory of ours.
+    let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends SIGTERM to a process (errors, e.g. already gone, are ignored).
+pub fn kill_term(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) takes no pointers.
+        let _ = unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+/// Sends `count` copies of `payload` on the connected socket `fd` with one sendmmsg(2);
+/// returns how many were sent.
+pub fn sendmmsg_copies(fd: RawFd, payload: &[u8], count: usize) -> io::Result<usize> {
+    const MAX: usize = 64;
+    let count = count.min(MAX);
+    let mut iov = [libc::iovec {
+        iov_base: payload.as_ptr() as *mut libc::c_void,
+        iov_len: payload.len(),
+    }; MAX];
+    // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+    let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+    for (m, v) in msgs.iter_mut().zip(iov.iter_mut()).take(count) {
+        m.msg_hdr.msg_iov = v;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: `msgs[..count]` point at `iov` entries that point at `payload`, all alive for
+    // the call; the kernel only reads them (and writes msg_len).
+    let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), count as u32, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// A raw IP socket of `family` (`libc::AF_INET` or `libc::AF_INET6`) receiving IP protocol
+/// `proto`.
+pub fn raw_socket(family: i32, proto: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a non-negative result is a new descriptor.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is fresh and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One recv(2) into `buf`.
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: writes at most `buf.len()` bytes into `buf`, which is alive and exclusively
+    // borrowed for the call.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Sends one whole IP packet (header included) on a raw `IPPROTO_RAW` socket to `dst`.
+pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> {
+    let r = match dst {
+        std::net::IpAddr::V4(a) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `pkt` and `sa` are alive for the call and their lengths are passed.
+            unsafe {
+                libc::sendto(
+                    fd,
+                    pkt.as_ptr().cast(),
+                    pkt.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                )
+            }
+        }
+        std::net::IpAddr::V6(a) => {
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: as above.
+            unsafe {
+                libc::sendto(
+                    fd,
+                    pkt.as_ptr().cast(),
+                    pkt.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                )
+            }
+        }
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

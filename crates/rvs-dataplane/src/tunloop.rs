@@ -1,0 +1,281 @@
+//! The TUN device and the packet thread's loop.
+//!
+//! One thread owns the [`Driver`] (and so the engine) and the TUN file descriptor. It reads
+//! up to `batch` packets with non-blocking `read(2)`s, processes each in place and writes the
+//! result back with one `write(2)`; then it runs due engine timers and serves control
+//! messages that arrived on its channel. When the device has nothing to read it sleeps in
+//! `poll(2)` on the TUN descriptor and an eventfd that control threads signal, with a timeout
+//! at the engine's next deadline. The engine is never behind a lock: the control threads
+//! reach it only through messages.
+//!
+//! Per packet this costs one `read` and one `write` system call and no allocation; the
+//! kernel copies the packet into and out of user space once each.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+use rvs_control::Config;
+use rvs_control::config::{Running, describe, diff};
+use rvs_control::proto::{Request, Response};
+use rvs_core::profile::Profile;
+use tokio::sync::oneshot;
+use tun_rs::{DeviceBuilder, SyncDevice};
+
+use crate::driver::{Driver, Sink};
+use crate::sys::{EventFd, poll2};
+
+/// Read buffer size per packet slot (the largest IP packet).
+pub const SLOT: usize = 65536;
+
+/// Creates the TUN device (`IFF_TUN | IFF_NO_PI`, single queue, no offloads): name, MTU and
+/// transmit queue length from the config. Addresses and routes are set by [`crate::netlink`].
+pub fn open_tun(cfg: &Config) -> io::Result<SyncDevice> {
+    let dp = &cfg.dataplane;
+    let txq = dp.txqueuelen;
+    DeviceBuilder::new()
+        .name(&dp.tun_name)
+        .mtu(dp.tun_mtu.min(65535) as u16)
+        .packet_information(false)
+        .with(|b| {
+            b.tx_queue_len(txq);
+        })
+        .build_sync()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create TUN device {}: {e} (is /dev/net/tun there, and are we root?)",
+                    dp.tun_name
+                ),
+            )
+        })
+}
+
+/// A message to the packet thread.
+pub enum CtlMsg {
+    /// An admin request and where to send its response.
+    Request(Request, oneshot::Sender<Response>),
+    /// Apply a validated config as a diff.
+    Reload {
+        /// The new file.
+        cfg: Box<Config>,
+        /// The profile given on the command line (overrides the file's).
+        profile: Option<Profile>,
+        /// Lines describing what changed, or an error.
+        reply: oneshot::Sender<Result<Vec<String>, String>>,
+    },
+    /// The prefixes now routed into the TUN (see `DriverConfig::routed`).
+    SetRouted(Vec<(std::net::IpAddr, u8)>),
+    /// Leave the loop.
+    Stop,
+}
+
+/// The control side's handle on the packet thread.
+#[derive(Clone)]
+pub struct CtlHandle {
+    tx: Sender<CtlMsg>,
+    wake: Arc<EventFd>,
+}
+
+impl CtlHandle {
+    /// A channel to a packet thread and the eventfd that wakes it.
+    pub fn new() -> io::Result<(CtlHandle, Receiver<CtlMsg>, Arc<EventFd>)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = Arc::new(EventFd::new()?);
+        Ok((
+            CtlHandle {
+                tx,
+                wake: wake.clone(),
+            },
+            rx,
+            wake,
+        ))
+    }
+
+    fn send(&self, m: CtlMsg) -> bool {
+        let ok = self.tx.send(m).is_ok();
+        self.wake.notify();
+        ok
+    }
+
+    /// Sends a request and waits for the response.
+    pub async fn call(&self, req: Request) -> Response {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(CtlMsg::Request(req, tx)) {
+            return Response::Error("the packet thread has stopped".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Response::Error("the packet thread has stopped".into()))
+    }
+
+    /// Asks the packet thread to apply `cfg`.
+    pub async fn reload(
+        &self,
+        cfg: Config,
+        profile: Option<Profile>,
+    ) -> Result<Vec<String>, String> {
+        let (tx, rx) = oneshot::channel();
+        let msg = CtlMsg::Reload {
+            cfg: Box::new(cfg),
+            profile,
+            reply: tx,
+        };
+        if !self.send(msg) {
+            return Err("the packet thread has stopped".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the packet thread has stopped".into()))
+    }
+
+    /// Tells the packet thread which prefixes are routed into the TUN.
+    pub fn set_routed(&self, routed: Vec<(std::net::IpAddr, u8)>) {
+        self.send(CtlMsg::SetRouted(routed));
+    }
+
+    /// Asks the packet thread to stop.
+    pub fn stop(&self) {
+        self.send(CtlMsg::Stop);
+    }
+}
+
+struct TunSink<'a>(&'a SyncDevice);
+
+impl Sink for TunSink<'_> {
+    #[inline]
+    fn send(&mut self, pkt: &[u8]) -> bool {
+        loop {
+            match self.0.send(pkt) {
+                Ok(_) => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Applies a config as a diff (on the packet thread, between batches).
+pub fn apply_config(
+    d: &mut Driver,
+    cfg: &Config,
+    profile: Option<Profile>,
+) -> Result<Vec<String>, String> {
+    let now = d.now();
+    let e = &mut d.engine;
+    let services = e.services();
+    let cmds = diff(
+        &Running {
+            services: &services,
+            timeouts: e.timeouts(),
+            sysctls: e.sysctls(),
+        },
+        cfg,
+    );
+    let mut lines = Vec::new();
+    let p = profile.unwrap_or(cfg.engine.profile);
+    if e.profile() != p {
+        e.set_profile(p);
+        lines.push(format!("profile {p}"));
+    }
+    if e.netfilter_conntrack() != cfg.engine.netfilter_conntrack {
+        e.set_netfilter_conntrack(cfg.engine.netfilter_conntrack);
+        lines.push(format!(
+            "netfilter_conntrack {}",
+            cfg.engine.netfilter_conntrack
+        ));
+    }
+    for cmd in cmds {
+        let line = describe(&cmd);
+        e.apply(now, cmd)
+            .map_err(|err| format!("{}: {line}: {err}", cfg.path.display()))?;
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// Serves one control message; `false` means stop.
+fn serve(d: &mut Driver, m: CtlMsg) -> bool {
+    match m {
+        CtlMsg::Request(req, reply) => {
+            let _ = reply.send(d.request(req));
+            true
+        }
+        CtlMsg::Reload {
+            cfg,
+            profile,
+            reply,
+        } => {
+            let _ = reply.send(apply_config(d, &cfg, profile));
+            true
+        }
+        CtlMsg::SetRouted(r) => {
+            d.set_routed(r);
+            true
+        }
+        CtlMsg::Stop => false,
+    }
+}
+
+/// The packet thread: runs until [`CtlHandle::stop`] or until every handle is dropped.
+pub fn run(dev: SyncDevice, mut d: Driver, rx: Receiver<CtlMsg>, wake: Arc<EventFd>, batch: usize) {
+    if let Err(e) = dev.set_nonblocking(true) {
+        tracing::error!("TUN: cannot set non-blocking mode: {e}");
+        return;
+    }
+    let batch = batch.max(1);
+    let mut bufs: Vec<Box<[u8]>> = (0..batch)
+        .map(|_| vec![0u8; SLOT].into_boxed_slice())
+        .collect();
+    let mut lens = vec![0usize; batch];
+    let tun_fd = dev.as_raw_fd();
+    let mut logged_read_error = false;
+    loop {
+        let mut n = 0;
+        while n < batch {
+            match dev.recv(&mut bufs[n]) {
+                Ok(len) => {
+                    lens[n] = len;
+                    n += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if !logged_read_error {
+                        tracing::error!("TUN read: {e}");
+                        logged_read_error = true;
+                    }
+                    break;
+                }
+            }
+        }
+        let now = d.now();
+        let mut sink = TunSink(&dev);
+        if n > 0 {
+            d.counters.rx_batches += 1;
+            for (buf, &len) in bufs.iter_mut().zip(&lens).take(n) {
+                d.packet(now, &mut buf[..len], &mut sink);
+            }
+        }
+        d.timers(now, &mut sink);
+        loop {
+            match rx.try_recv() {
+                Ok(m) => {
+                    if !serve(&mut d, m) {
+                        return;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        if n == 0 {
+            let due = d.engine.poll_timeout().nanos_since(d.now());
+            let ms = (due / 1_000_000 + 1).min(1000) as i32;
+            let r = poll2(tun_fd, wake.as_raw_fd(), ms);
+            if r.b {
+                wake.drain();
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The command line (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use rvs_core::profile::Profile;
+
+/// rvs: a user-space IPVS (layer-4 load balancer).
+#[derive(Parser, Debug)]
+#[command(name = "rvs", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the load balancer: a TUN data plane configured by a TOML file.
+    Daemon(DaemonArgs),
+    /// ipvsadm 1.31's command line against the running daemon (also as `rvsadm`).
+    Adm(AdmArgs),
+    /// Read or set the net.ipv4.vs.* knobs and the profile of the running daemon.
+    Sysctl(SysctlArgs),
+    /// Audit a node running kernel IPVS for rolling-update hazards.
+    Doctor(rvs_doctor::DoctorArgs),
+    /// Helpers for tests, the benchmark and the demo (servers and load generators).
+    #[command(hide = true)]
+    Lab(LabArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Signals: SIGHUP reloads the config file (as `rvs adm` can ask over \
+the socket); SIGTERM and SIGINT stop the daemon and remove every address, route and rule it \
+added. The admin socket (default /run/rvs/rvs.sock, mode 0600) is set in [dataplane]."
+)]
+pub struct DaemonArgs {
+    /// The config file (TOML: [engine], [sysctl], [timeouts], [dataplane], [[service]]).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Behaviour profile; overrides the file's engine.profile (at start and on every reload).
+    #[arg(long, value_name = "safe|linux-4.19|linux-5.9|linux-5.16")]
+    pub profile: Option<Profile>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    disable_help_flag = true,
+    after_help = "Every argument is passed to the ipvsadm front end: `rvs adm -h` prints \
+ipvsadm's help. `rvs adm --reload` asks the daemon to reload its config file (as SIGHUP \
+does). The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
+)]
+pub struct AdmArgs {
+    /// ipvsadm arguments (e.g. -L -n, -A -t 10.0.0.1:80 -s rr, -S, -R).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  rvs sysctl -a\n  rvs sysctl net.ipv4.vs.conn_reuse_mode\n  \
+rvs sysctl net.ipv4.vs.conn_reuse_mode=0 expire_nodest_conn=1\n  rvs sysctl --profile linux-5.16\n\
+The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
+)]
+pub struct SysctlArgs {
+    /// List every knob with its value.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Print values only, without names.
+    #[arg(short = 'n', long = "values")]
+    pub values_only: bool,
+    /// Switch the daemon's behaviour profile (existing connections stay).
+    #[arg(long, value_name = "safe|linux-4.19|linux-5.9|linux-5.16")]
+    pub profile: Option<Profile>,
+    /// NAME to read, NAME=VALUE to set (with or without the net.ipv4.vs. prefix).
+    pub items: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub cmd: LabCmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCmd {
+    /// A small real server: answers each TCP connection (HTTP/1.0 or line echo) and each UDP
+    /// datagram with its name.
+    Serve(rvs_dataplane::lab::serve::ServeOptions),
+    /// Send small UDP datagrams as fast as possible (sendmmsg), over several flows.
+    Udpflood(rvs_dataplane::lab::flood::FloodOptions),
+    /// A real server's IP-in-IP decapsulation in user space (kernels without ipip).
+    Decap(rvs_dataplane::lab::decap::DecapOptions),
+}
+
+/// Logs to standard error; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,42 @@
+//! `rvs`: one binary, one arm per subcommand. Started as `rvsadm`, it is `rvs adm`.
+#![forbid(unsafe_code)]
+
+mod adm;
+mod cli;
+mod lab;
+mod sysctl;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("rvs");
+    if invoked_as == "rvsadm" {
+        std::process::exit(adm::run(argv));
+    }
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Cmd::Daemon(a) => {
+            cli::init_logging();
+            rvs_dataplane::run(rvs_dataplane::DaemonOptions {
+                config: a.config,
+                profile: a.profile,
+            })
+        }
+        Cmd::Adm(a) => {
+            let mut v = vec!["rvs adm".to_string()];
+            v.extend(a.args);
+            adm::run(v)
+        }
+        Cmd::Sysctl(a) => sysctl::run(&a),
+        Cmd::Doctor(a) => rvs_doctor::run(&a, &mut std::io::stdout()),
+        Cmd::Lab(a) => lab::run(a),
+    };
+    std::process::exit(code);
+}

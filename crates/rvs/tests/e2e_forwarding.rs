@@ -1,0 +1,398 @@
+//! End-to-end forwarding through `rvs daemon`: NAT, full NAT and tunnel, IPv4 and IPv6,
+//! TCP and UDP, with real clients (curl, ab) and real servers in network namespaces.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// TCP and UDP services on port 80 of the VIP of one family, three real servers.
+fn both_protocols(v6: bool, fwd: &str, sched: &str, weights: &[u32]) -> String {
+    format!(
+        "{}\n{}",
+        service("tcp", v6, 80, sched, fwd, weights),
+        service("udp", v6, 80, sched, fwd, weights)
+    )
+}
+
+/// A UDP socket in the client namespace (not connected: `recv_from` shows who answered).
+fn udp_socket(env: &Env, v6: bool) -> UdpSocket {
+    env.t
+        .lab
+        .in_netns(&env.t.client, move || {
+            let bind: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }.parse().unwrap();
+            let s = UdpSocket::bind(bind).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s
+        })
+        .unwrap()
+}
+
+fn udp_from(s: &UdpSocket, to: SocketAddr) -> (String, SocketAddr) {
+    s.send_to(b"hi", to).unwrap();
+    let mut buf = [0u8; 256];
+    let (n, from) = s.recv_from(&mut buf).expect("a UDP answer");
+    (String::from_utf8_lossy(&buf[..n]).trim().to_string(), from)
+}
+
+/// The common checks of one forwarding method and family.
+fn forwarding(tag: &str, fwd: &str, v6: bool) {
+    let env = Env::start(
+        tag,
+        3,
+        80,
+        "safe",
+        &both_protocols(v6, fwd, "rr", &[1, 1, 1]),
+    );
+    let vip = Topology::vip(v6);
+
+    // TCP with curl: round robin over the three real servers.
+    let names: Vec<String> = (0..6).map(|_| curl(&env, vip, 80)).collect();
+    let c = count(&names);
+    assert_eq!(
+        c.len(),
+        3,
+        "rr visits every real server: {names:?}\n{}",
+        env.log()
+    );
+    assert!(c.values().all(|&n| n == 2), "rr: {names:?}");
+
+    // TCP: the client's peer is the VIP; the real server sees the client (NAT, tunnel) or
+    // the balancer's full-NAT address.
+    let mut s = env.connect(sa(vip, 80)).expect("connect to the VIP");
+    assert_eq!(s.peer_addr().unwrap().ip(), vip);
+    let who = ask(&mut s, "whoami").unwrap();
+    let seen: IpAddr = who.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let client: IpAddr = if v6 { topo::CLIENT6 } else { topo::CLIENT4 }
+        .parse()
+        .unwrap();
+    let fnat: IpAddr = if v6 { "fd00:255:1::1" } else { "10.255.1.1" }
+        .parse()
+        .unwrap();
+    let expect = if fwd == "fullnat" { fnat } else { client };
+    assert_eq!(seen, expect, "the real server's view of the peer ({fwd})");
+    assert!(ask(&mut s, "again").unwrap().ends_with(" again"));
+
+    // UDP: each new flow is scheduled round robin; answers come from the VIP.
+    let mut unames = Vec::new();
+    for _ in 0..6 {
+        let u = udp_socket(&env, v6);
+        let (name, from) = udp_from(&u, sa(vip, 80));
+        assert_eq!(from, sa(vip, 80), "UDP answers come from the VIP");
+        unames.push(name);
+    }
+    let c = count(&unames);
+    assert_eq!(c.len(), 3, "UDP rr: {unames:?}");
+    assert!(c.values().all(|&n| n == 2), "UDP rr: {unames:?}");
+    // A UDP flow sticks to its real server.
+    let u = udp_socket(&env, v6);
+    let first = udp_from(&u, sa(vip, 80)).0;
+    for _ in 0..3 {
+        assert_eq!(udp_from(&u, sa(vip, 80)).0, first);
+    }
+}
+
+#[test]
+fn nat_ipv4() {
+    if skip("nat_ipv4") {
+        return;
+    }
+    let _g = serial();
+    forwarding("n4", "masq", false);
+}
+
+#[test]
+fn nat_ipv6() {
+    if skip("nat_ipv6") {
+        return;
+    }
+    let _g = serial();
+    forwarding("n6", "masq", true);
+}
+
+#[test]
+fn fullnat_ipv4() {
+    if skip("fullnat_ipv4") {
+        return;
+    }
+    let _g = serial();
+    forwarding("f4", "fullnat", false);
+}
+
+#[test]
+fn fullnat_ipv6() {
+    if skip("fullnat_ipv6") {
+        return;
+    }
+    let _g = serial();
+    forwarding("f6", "fullnat", true);
+}
+
+#[test]
+fn tunnel_ipv4() {
+    if skip("tunnel_ipv4") {
+        return;
+    }
+    let _g = serial();
+    forwarding("t4", "tunnel", false);
+}
+
+#[test]
+fn tunnel_ipv6() {
+    if skip("tunnel_ipv6") {
+        return;
+    }
+    let _g = serial();
+    forwarding("t6", "tunnel", true);
+}
+
+#[test]
+fn wrr_distribution_follows_the_weights() {
+    if skip("wrr_distribution_follows_the_weights") {
+        return;
+    }
+    let _g = serial();
+    let env = Env::start(
+        "wr",
+        3,
+        80,
+        "safe",
+        &service("udp", false, 80, "wrr", "masq", &[3, 2, 1]),
+    );
+    let vip = Topology::vip(false);
+    let mut names = Vec::new();
+    for _ in 0..12 {
+        let u = udp_socket(&env, false);
+        names.push(udp_from(&u, sa(vip, 80)).0);
+    }
+    let c = count(&names);
+    assert_eq!(
+        (c.get("rs1"), c.get("rs2"), c.get("rs3")),
+        (Some(&6), Some(&4), Some(&2)),
+        "wrr 3:2:1 over 12 flows: {names:?}"
+    );
+}
+
+#[test]
+fn weight_zero_drains_and_removal_resets_within_a_second() {
+    if skip("weight_zero_drains_and_removal_resets_within_a_second") {
+        return;
+    }
+    let _g = serial();
+    let env = Env::start(
+        "dr",
+        3,
+        80,
+        "safe",
+        &service("tcp", false, 80, "rr", "masq", &[1, 1, 1]),
+    );
+    let vip = Topology::vip(false);
+    // One long-lived connection per real server.
+    let mut conns = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let mut s = env.connect(sa(vip, 80)).unwrap();
+        let who = ask(&mut s, "hello").unwrap();
+        conns.insert(who.split_whitespace().next().unwrap().to_string(), s);
+    }
+    assert_eq!(conns.len(), 3);
+
+    // Weight 0 on rs1: its connection continues, new connections go elsewhere.
+    let rs1 = topo::rs4(1);
+    let o = env.adm(&[
+        "-e",
+        "-t",
+        "10.0.0.100:80",
+        "-r",
+        &format!("{rs1}:80"),
+        "-m",
+        "-w",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s1 = conns.get_mut("rs1").unwrap();
+    assert_eq!(ask(s1, "still there").unwrap(), "rs1 still there");
+    for _ in 0..6 {
+        assert_ne!(
+            curl(&env, vip, 80),
+            "rs1",
+            "a weight-0 server gets no new connection"
+        );
+    }
+    let s1 = conns.get_mut("rs1").unwrap();
+    assert_eq!(
+        ask(s1, "and now").unwrap(),
+        "rs1 and now",
+        "the drained flow lives on"
+    );
+
+    // Removing rs2: under `safe` its established flow ends with a reset the client sees at
+    // its next segment, at once.
+    let rs2 = topo::rs4(2);
+    let o = env.adm(&["-d", "-t", "10.0.0.100:80", "-r", &format!("{rs2}:80")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s2 = conns.get_mut("rs2").unwrap();
+    let t = Instant::now();
+    let err = ask(s2, "are you there").expect_err("the removed server's flow must end");
+    let dt = t.elapsed();
+    assert!(
+        matches!(err.kind(), std::io::ErrorKind::ConnectionReset),
+        "expected a reset, got {err:?}"
+    );
+    assert!(dt < Duration::from_secs(1), "reset after {dt:?}");
+    // The others are untouched.
+    let s3 = conns.get_mut("rs3").unwrap();
+    assert_eq!(ask(s3, "ok").unwrap(), "rs3 ok");
+    let st = rvs_state(&env);
+    assert_eq!(st["counters"]["removed_resets"], 1, "{st}");
+}
+
+/// The daemon's `/state` through `curl` in the balancer's namespace.
+pub fn rvs_state(env: &Env) -> serde_json::Value {
+    let o = env
+        .t
+        .lab
+        .exec_timeout(
+            &env.t.lb,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                "http://127.0.0.1:9180/state",
+            ],
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("/state: {e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn icmp_errors_from_a_real_server_reach_the_client_translated() {
+    if skip("icmp_errors_from_a_real_server_reach_the_client_translated") {
+        return;
+    }
+    let _g = serial();
+    // Port 81 on the real servers has no listener: they answer port unreachable.
+    for v6 in [false, true] {
+        let env = Env::start(
+            "ic",
+            1,
+            80,
+            "safe",
+            &service("udp", v6, 81, "rr", "masq", &[1]),
+        );
+        let vip = Topology::vip(v6);
+        // A connected UDP socket reports an ICMP error only if it quotes its own flow and
+        // comes about the VIP: ECONNREFUSED proves the translation.
+        let u = env.udp(sa(vip, 81));
+        u.send(b"anyone?").unwrap();
+        let mut buf = [0u8; 64];
+        let e = u.recv(&mut buf).expect_err("no answer but an ICMP error");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "v6={v6}: {e:?}\n{}",
+            env.log()
+        );
+    }
+}
+
+#[test]
+fn malformed_flood_does_not_disturb_live_flows() {
+    if skip("malformed_flood_does_not_disturb_live_flows") {
+        return;
+    }
+    let _g = serial();
+    let env = Env::start(
+        "mf",
+        2,
+        80,
+        "safe",
+        &both_protocols(false, "masq", "rr", &[1, 1]),
+    );
+    let vip = Topology::vip(false);
+    let vip6 = Topology::vip(true);
+    let mut s = env.connect(sa(vip, 80)).unwrap();
+    let name = ask(&mut s, "before").unwrap();
+    let name = name.split_whitespace().next().unwrap().to_string();
+    let mut sent = 0;
+    for (src, dst) in [
+        (topo::CLIENT4.parse::<IpAddr>().unwrap(), vip),
+        (topo::CLIENT6.parse::<IpAddr>().unwrap(), vip6),
+    ] {
+        sent += env
+            .t
+            .lab
+            .in_netns(&env.t.client, move || {
+                rvs_dataplane::lab::junk::send_junk(src, dst, 20_000, 42, Duration::from_secs(10))
+            })
+            .unwrap()
+            .unwrap();
+    }
+    assert!(sent > 30_000, "sent {sent}");
+    // The live flow, and new ones, still work.
+    assert_eq!(ask(&mut s, "after").unwrap(), format!("{name} after"));
+    assert!(!curl(&env, vip, 80).is_empty());
+    let st = rvs_state(&env);
+    let malformed: u64 = st["dataplane"]["malformed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_u64().unwrap())
+        .sum();
+    assert!(malformed > 1000, "malformed counted: {malformed}\n{st}");
+    let o = env.t.lab.exec(&env.t.lb, &["true"]).unwrap();
+    assert!(o.status.success());
+    assert!(env.t.lab.log("daemon").matches("panicked").count() == 0);
+}
+
+#[test]
+fn ab_against_the_vip() {
+    if skip("ab_against_the_vip") {
+        return;
+    }
+    let _g = serial();
+    let env = Env::start(
+        "ab",
+        3,
+        80,
+        "safe",
+        &service("tcp", false, 80, "wlc", "masq", &[1, 1, 1]),
+    );
+    let o = env.client(
+        &[
+            "ab",
+            "-q",
+            "-n",
+            "3000",
+            "-c",
+            "20",
+            "-s",
+            "5",
+            "http://10.0.0.100/",
+        ],
+        Duration::from_secs(60),
+    );
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "ab: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("Complete requests:      3000"), "{out}");
+    assert!(out.contains("Failed requests:        0"), "{out}");
+    // The three real servers shared the load.
+    let l = stdout(&env.adm(&["-L", "-n", "--stats"]));
+    let st = rvs_state(&env);
+    let conns: Vec<u64> = st["services"][0]["dests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["stats"]["conns"].as_u64().unwrap_or(0))
+        .collect();
+    let _ = l;
+    assert_eq!(conns.len(), 3);
+}
