@@ -221,7 +221,7 @@ impl Config {
             start: Instant::ZERO,
             netfilter_conntrack: self.engine.netfilter_conntrack,
             fullnat_addrs: self.engine.fullnat_addrs.clone(),
-            sched: Default::default(),
+            ..EngineConfig::default()
         }
     }
 
