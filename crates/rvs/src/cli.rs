@@ -23,6 +23,8 @@ pub enum Cmd {
     Sysctl(SysctlArgs),
     /// Audit a node running kernel IPVS for rolling-update hazards.
     Doctor(rvs_doctor::DoctorArgs),
+    /// Replay rolling-update incidents with the real engine in virtual time; compare profiles.
+    Sim(rvs_sim::cli::SimArgs),
     /// Helpers for tests, the benchmark and the demo (servers and load generators).
     #[command(hide = true)]
     Lab(LabArgs),

@@ -36,6 +36,13 @@ fn main() {
         }
         Cmd::Sysctl(a) => sysctl::run(&a),
         Cmd::Doctor(a) => rvs_doctor::run(&a, &mut std::io::stdout()),
+        Cmd::Sim(a) => match rvs_sim::cli::run(&a, &mut std::io::stdout()) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("rvs sim: {e:#}");
+                2
+            }
+        },
         Cmd::Lab(a) => lab::run(a),
     };
     std::process::exit(code);
