@@ -121,6 +121,10 @@ pub struct EngineSection {
     pub netfilter_conntrack: bool,
     /// Local addresses of full NAT.
     pub fullnat_addrs: Vec<IpAddr>,
+    /// The `mh` scheduler's table (our extension): a prime size and a hash seed, so every
+    /// balancer with the same seed and servers picks the same server. `None`: the kernel's
+    /// 4093 slots and keys.
+    pub maglev: Option<rvs_core::sched::MaglevConfig>,
 }
 
 /// The `[dataplane]` section.
@@ -221,6 +225,9 @@ impl Config {
             start: Instant::ZERO,
             netfilter_conntrack: self.engine.netfilter_conntrack,
             fullnat_addrs: self.engine.fullnat_addrs.clone(),
+            sched: rvs_core::sched::SchedOptions {
+                maglev: self.engine.maglev,
+            },
             ..EngineConfig::default()
         }
     }

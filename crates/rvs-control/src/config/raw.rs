@@ -41,6 +41,8 @@ struct RawEngine {
     conn_tab_bits: Option<Spanned<u8>>,
     seed: Option<Spanned<u64>>,
     netfilter_conntrack: Option<bool>,
+    maglev_table_size: Option<Spanned<u32>>,
+    maglev_seed: Option<Spanned<u64>>,
     #[serde(default)]
     fullnat_addrs: Option<Spanned<Vec<Spanned<String>>>>,
 }
@@ -215,6 +217,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         seed: def.seed,
         netfilter_conntrack: false,
         fullnat_addrs: Vec::new(),
+        maglev: None,
     };
     if let Some(re) = re {
         if let Some(p) = &re.profile {
@@ -242,6 +245,24 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             restart_origins.push(("engine.seed", c.origin(v, "engine.seed")));
         }
         engine.netfilter_conntrack = re.netfilter_conntrack.unwrap_or(false);
+        if re.maglev_table_size.is_some() || re.maglev_seed.is_some() {
+            let mut m = rvs_core::sched::MaglevConfig::default();
+            if let Some(v) = &re.maglev_table_size {
+                m.table_size = *v.get_ref();
+                if let Err(e) = m.validate() {
+                    return Err(c.err(v, "engine.maglev_table_size", e.to_string()));
+                }
+                restart_origins.push((
+                    "engine.maglev_table_size",
+                    c.origin(v, "engine.maglev_table_size"),
+                ));
+            }
+            if let Some(v) = &re.maglev_seed {
+                m.seed = Some(*v.get_ref());
+                restart_origins.push(("engine.maglev_seed", c.origin(v, "engine.maglev_seed")));
+            }
+            engine.maglev = Some(m);
+        }
         if let Some(list) = &re.fullnat_addrs {
             restart_origins.push((
                 "engine.fullnat_addrs",

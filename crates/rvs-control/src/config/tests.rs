@@ -191,6 +191,24 @@ fn semantic_errors_name_the_field_path() {
 
     let e = err(&BASE.replace("weight = 2", "weight = -1"));
     assert_eq!(e.field, "service[0].real_server[1].weight");
+
+    // The Maglev table (our extension) must have a prime size the engine supports.
+    let e = err(&BASE.replace(
+        "profile = \"safe\"",
+        "profile = \"safe\"\nmaglev_table_size = 65536",
+    ));
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("engine.maglev_table_size", 4),
+        "{e}"
+    );
+    let ok = parse(&BASE.replace(
+        "profile = \"safe\"",
+        "profile = \"safe\"\nmaglev_table_size = 65537\nmaglev_seed = 7",
+    ))
+    .unwrap();
+    let m = ok.engine_config(None).sched.maglev.unwrap();
+    assert_eq!((m.table_size, m.seed), (65537, Some(7)));
 }
 
 #[test]
