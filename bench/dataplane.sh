@@ -15,7 +15,8 @@
 # that resolves to `be`'s MAC address, and `be` does not forward. Every path is measured with
 # the same generator on the same two cores, so the numbers include the generator's CPU.
 # TCP: ApacheBench (`ab`, HTTP/1.0, one request per connection, concurrency 32) against
-# nginx on `be`; connections per second = ab's requests per second.
+# nginx on `be`; connections per second = ab's requests per second. Each path uses its own
+# server port (80, 81, 82), so no phase meets the TIME_WAIT sockets of another on `be`.
 set -euo pipefail
 SECS=${1:-5}
 cd "$(dirname "$0")/.."
@@ -61,7 +62,8 @@ daemon off; master_process off; worker_processes 1; pid $DIR/nginx.pid;
 error_log $DIR/nginx.err; worker_rlimit_nofile 65536;
 events { worker_connections 16384; }
 http { access_log off; keepalive_timeout 0;
-  server { listen 80 backlog=4096 reuseport; location / { return 200 "be\n"; } } }
+  server { listen 80 backlog=4096 reuseport; listen 81 backlog=4096 reuseport;
+    listen 82 backlog=4096 reuseport; location / { return 200 "be\n"; } } }
 EOF
 ip netns exec $BE nginx -c "$DIR/nginx.conf" -p "$DIR" &
 NGINX=$!
@@ -77,7 +79,7 @@ udp_pps() { # $1 = destination ip
 	echo "  udpflood: $out" >&2
 	echo $(((b - a) * 1000 / (SECS * 1000)))
 }
-tcp_cps() { # $1 = destination ip
+tcp_cps() { # $1 = destination ip:port
 	local out
 	out=$(x $GEN ab -q -r -s 5 -t "$SECS" -n 10000000 -c 32 "http://$1/" 2>&1 || true)
 	echo "$out" | awk '/Requests per second/ {printf "%d\n", $4}' | grep . || { echo "$out" | tail -5 >&2; echo 0; }
@@ -85,7 +87,7 @@ tcp_cps() { # $1 = destination ip
 
 echo "== (a) kernel forwarding (no NAT)" >&2
 FWD_PPS=$(udp_pps 10.2.1.99)
-FWD_CPS=$(tcp_cps 10.2.1.2)
+FWD_CPS=$(tcp_cps 10.2.1.2:80)
 
 echo "== (c) rvs (TUN, NAT)" >&2
 cat >"$DIR/rvs.toml" <<EOF
@@ -107,7 +109,7 @@ forward = "masq"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
-port = 80
+port = 81
 scheduler = "rr"
 [[service.real_server]]
 addr = "10.2.1.2"
@@ -127,7 +129,7 @@ RVS_PPS=$(udp_pps 10.0.0.100)
 if command -v curl >/dev/null; then
 	x $LB curl -s http://127.0.0.1:9180/metrics | grep -E '^rvs_dataplane_(received_packets|read_batches|sent_packets|dropped_packets_total\{reason="write)' >&2 || true
 fi
-RVS_CPS=$(tcp_cps 10.0.0.100)
+RVS_CPS=$(tcp_cps 10.0.0.100:81)
 RVS_SOCKET="$DIR/rvs.sock" "$RVS" adm -L -n --stats >&2 || true
 kill -TERM $DAEMON; wait $DAEMON 2>/dev/null || true; DAEMON=""
 
@@ -136,13 +138,13 @@ x $LB nft -f - <<EOF
 table ip bench {
   chain pre { type nat hook prerouting priority dstnat;
     ip daddr 10.0.0.200 udp dport 9 dnat to 10.2.1.99
-    ip daddr 10.0.0.200 tcp dport 80 dnat to 10.2.1.2
+    ip daddr 10.0.0.200 tcp dport 82 dnat to 10.2.1.2
   }
 }
 EOF
 ip -n $GEN route add 10.0.0.200/32 via 10.1.0.1 2>/dev/null || true
 NFT_PPS=$(udp_pps 10.0.0.200)
-NFT_CPS=$(tcp_cps 10.0.0.200)
+NFT_CPS=$(tcp_cps 10.0.0.200:82)
 x $LB nft delete table ip bench
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
