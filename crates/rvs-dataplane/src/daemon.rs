@@ -250,10 +250,11 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         },
     );
     let (ctl, rx, wake) = CtlHandle::new().map_err(|e| e.to_string())?;
-    let batch = cfg.dataplane.batch;
+    let (batch, mtu) = (cfg.dataplane.batch, cfg.dataplane.tun_mtu);
+    let raw = cfg.dataplane.output == rvs_control::config::Output::Raw;
     let thread = std::thread::Builder::new()
         .name("rvs-packets".into())
-        .spawn(move || tunloop::run(dev, driver, rx, wake, batch))
+        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, raw))
         .map_err(|e| e.to_string())?;
 
     let http = cfg.dataplane.http_listen;

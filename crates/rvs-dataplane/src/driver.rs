@@ -247,9 +247,10 @@ impl Driver {
                 }
             }
             Decision::Pass => {
-                if self.routed_here(meta.dst) {
+                if self.routed_here(meta.dst) || !global_unicast(meta.dst) {
                     self.drop(DpDrop::NotForAService)
                 } else {
+                    tracing::debug!(packet = %rvs_packet::Pretty(&pkt[..len]), "no service: written back");
                     self.counters.passed_through += 1;
                     self.out(sink, len, false, pkt)
                 }
@@ -419,6 +420,17 @@ impl Driver {
             conns,
             conns_truncated: truncated,
         }
+    }
+}
+
+/// Whether a packet to `a` may be written back: not multicast, broadcast, link-local or
+/// unspecified (the kernel's own MLD and neighbour messages on the TUN end here).
+fn global_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => {
+            !(v.is_multicast() || v.is_broadcast() || v.is_link_local() || v.is_unspecified())
+        }
+        IpAddr::V6(v) => !(v.is_multicast() || v.is_unicast_link_local() || v.is_unspecified()),
     }
 }
 

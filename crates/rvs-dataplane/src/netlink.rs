@@ -18,8 +18,8 @@
 //! | rule `from RS ipproto icmp` (`ipv6-icmp`) `lookup reply_table`, one per masquerading real-server address | ICMP errors a real server sends about a NAT flow are translated back too; its other ICMP messages pass through the daemon unchanged |
 //! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
 //!
-//! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter=2`
-//! (loose: the translated packets re-enter through the TUN with the client's source address,
+//! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter` = 0, or 2 when
+//! `net.ipv4.conf.all.rp_filter` is not 0 (loose: the translated packets re-enter through the TUN with the client's source address,
 //! which strict reverse-path filtering would drop), and, if they are off,
 //! `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, which are turned back off on exit.
 
@@ -369,8 +369,11 @@ impl Net {
     pub async fn setup(&mut self, cfg: &Config) -> io::Result<()> {
         let tun = &cfg.dataplane.tun_name;
         let mut fixed: Vec<NetObject> = Vec::new();
+        // Reverse-path filtering uses max(all, TUN): 0 on the TUN when `all` is 0 (no
+        // source validation at all, the cheapest), loose (2) otherwise.
         let rp = format!("net/ipv4/conf/{tun}/rp_filter");
-        let mut knobs = vec![(rp, "2")];
+        let all_rp = read_sysctl("net/ipv4/conf/all/rp_filter").unwrap_or_default();
+        let mut knobs = vec![(rp, if all_rp == "0" { "0" } else { "2" })];
         knobs.push(("net/ipv4/ip_forward".into(), "1"));
         if cfg.dataplane.tun_addrs.iter().any(|(a, _)| a.is_ipv6()) {
             knobs.push((format!("net/ipv6/conf/{tun}/disable_ipv6"), "0"));

@@ -202,3 +202,75 @@ pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> 
     }
     Ok(())
 }
+
+/// Sends whole IP packets on a raw `IPPROTO_RAW` socket (header included), each to the
+/// destination given with it, with as few sendmmsg(2) calls as possible. Returns how many
+/// could not be sent (a message the kernel refuses is skipped).
+pub fn raw_sendmmsg(fd: RawFd, pkts: &[(&[u8], std::net::IpAddr)]) -> usize {
+    const MAX: usize = 64;
+    let mut failed = 0;
+    let mut i = 0;
+    while i < pkts.len() {
+        let chunk = &pkts[i..(i + MAX).min(pkts.len())];
+        // SAFETY: plain-data structs; all-zero is valid for each.
+        let mut names: [libc::sockaddr_in6; MAX] = unsafe { std::mem::zeroed() };
+        let mut iov: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        for (k, (p, dst)) in chunk.iter().enumerate() {
+            let len = match dst {
+                std::net::IpAddr::V4(a) => {
+                    let sa = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: 0,
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from_ne_bytes(a.octets()),
+                        },
+                        sin_zero: [0; 8],
+                    };
+                    // SAFETY: a sockaddr_in fits in the sockaddr_in6 slot (16 <= 28 bytes).
+                    unsafe {
+                        std::ptr::write((&mut names[k] as *mut libc::sockaddr_in6).cast(), sa)
+                    };
+                    std::mem::size_of::<libc::sockaddr_in>()
+                }
+                std::net::IpAddr::V6(a) => {
+                    names[k].sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    names[k].sin6_addr.s6_addr = a.octets();
+                    std::mem::size_of::<libc::sockaddr_in6>()
+                }
+            };
+            iov[k].iov_base = p.as_ptr() as *mut libc::c_void;
+            iov[k].iov_len = p.len();
+            msgs[k].msg_hdr.msg_name = (&mut names[k] as *mut libc::sockaddr_in6).cast();
+            msgs[k].msg_hdr.msg_namelen = len as u32;
+            msgs[k].msg_hdr.msg_iov = &mut iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        let mut done = 0;
+        while done < chunk.len() {
+            // SAFETY: msgs[done..chunk.len()] point into `names`, `iov` and the caller's
+            // packets, all alive for the call; the kernel reads them and writes msg_len.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    msgs[done..].as_mut_ptr(),
+                    (chunk.len() - done) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n <= 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The first remaining message was refused: skip it.
+                failed += 1;
+                done += 1;
+            } else {
+                done += n as usize;
+            }
+        }
+        i += chunk.len();
+    }
+    failed
+}

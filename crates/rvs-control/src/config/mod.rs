@@ -24,6 +24,7 @@
 //! tunnel_src = ["10.255.255.2", "fd72:7673::2"]   # outer source of IPIP / IP6IP6
 //! admin_socket = "/run/rvs/rvs.sock"
 //! http_listen = "127.0.0.1:9180"                  # "" disables the HTTP endpoint
+//! output = "raw"                # raw (sendmmsg on raw sockets) | tun (write back to the TUN)
 //!
 //! [[service]]
 //! proto = "tcp"                 # tcp | udp | sctp   (or fwmark = N, ipv6 = false)
@@ -155,6 +156,19 @@ pub struct DataplaneSection {
     pub rule_priority: u32,
     /// Packets read per batch.
     pub batch: usize,
+    /// How processed packets go back to the kernel.
+    pub output: Output,
+}
+
+/// How the data plane hands processed packets back to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Raw `IPPROTO_RAW` sockets, a sendmmsg(2) per batch: sent as locally generated
+    /// packets (the default; faster).
+    Raw,
+    /// One write(2) per packet to the TUN: the kernel receives them as from the TUN and
+    /// forwards them.
+    Tun,
 }
 
 /// One `[[service]]` with its real servers.

@@ -69,6 +69,7 @@ struct RawDataplane {
     reply_table: Option<Spanned<u32>>,
     rule_priority: Option<u32>,
     batch: Option<Spanned<usize>>,
+    output: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -452,7 +453,22 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
         Some(b) => *b.get_ref(),
         None => 64,
     };
+    let output = match &rd.output {
+        None => super::Output::Raw,
+        Some(o) => match o.get_ref().as_str() {
+            "raw" => super::Output::Raw,
+            "tun" => super::Output::Tun,
+            other => {
+                return Err(c.err(
+                    o,
+                    "dataplane.output",
+                    format!("'{other}' is not raw or tun"),
+                ));
+            }
+        },
+    };
     Ok(DataplaneSection {
+        output,
         tun_name,
         tun_addrs,
         tunnel_src,

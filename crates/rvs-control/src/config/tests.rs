@@ -422,3 +422,12 @@ fn describe_is_readable() {
         "add real server 10.2.1.2:80 to TCP 10.0.0.100:80 (Route, weight 1)"
     );
 }
+
+#[test]
+fn the_example_file_is_valid() {
+    let text = include_str!("../../examples/rvs.toml");
+    let c = parse(text).unwrap();
+    assert_eq!(c.services.len(), 2);
+    assert_eq!(c.services[0].dests[1].u_threshold, 1000);
+    assert_eq!(c.dataplane.http_listen.unwrap().port(), 9180);
+}

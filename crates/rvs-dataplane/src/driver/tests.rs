@@ -245,3 +245,66 @@ fn requests_are_served() {
     assert_eq!(s.services.len(), 1);
     assert_eq!(s.dataplane.malformed.len(), Malformed::COUNT);
 }
+
+#[test]
+fn icmpv6_error_from_a_real_server_is_translated() {
+    use rvs_packet::Ipv6Packet;
+    let c6: IpAddr = "fd01::2".parse().unwrap();
+    let v6: IpAddr = "fd00::100".parse().unwrap();
+    let r6: IpAddr = "fd02:1::2".parse().unwrap();
+    let mut e = Engine::new(EngineConfig::default());
+    let key = ServiceKey::Addr {
+        proto: Protocol::Udp,
+        addr: v6,
+        port: 81,
+    };
+    e.apply(
+        Instant::ZERO,
+        Command::AddService(ServiceConfig::new(key).scheduler("rr")),
+    )
+    .unwrap();
+    e.apply(
+        Instant::ZERO,
+        Command::AddDest(key, DestConfig::new(r6, 81).fwd(ForwardMethod::Masq)),
+    )
+    .unwrap();
+    let mut d = Driver::new(e, DriverConfig::default());
+    // UDP over IPv6.
+    let payload = b"anyone?";
+    let mut pkt = vec![0u8; 40 + 8 + payload.len()];
+    pkt[48..].copy_from_slice(payload);
+    {
+        let mut u = UdpPacket::new_unchecked(&mut pkt[40..]);
+        u.set_src_port(40000);
+        u.set_dst_port(81);
+        u.set_len((8 + payload.len()) as u16);
+        u.fill_checksum(c6, v6);
+    }
+    {
+        let (IpAddr::V6(s), IpAddr::V6(t)) = (c6, v6) else {
+            unreachable!()
+        };
+        let mut p = Ipv6Packet::new_unchecked(&mut pkt[..]);
+        p.set_version_tc_flow(0, 0);
+        p.set_payload_len((8 + payload.len()) as u16);
+        p.set_next_header(17);
+        p.set_hop_limit(64);
+        p.set_src_addr(s);
+        p.set_dst_addr(t);
+    }
+    assert!(verify_checksums(&pkt));
+    let fwd = run(&mut d, pkt).remove(0);
+    let m = PacketMeta::parse(&fwd).unwrap();
+    assert_eq!((m.dst, m.dport), (r6, 81));
+    let mut err = [0u8; 1300];
+    let n = synth::icmp_unreachable(&mut err, &fwd, r6, None).unwrap();
+    assert!(verify_checksums(&err[..n]));
+    let out = run(&mut d, err[..n].to_vec());
+    assert_eq!(out.len(), 1, "{:?}", d.counters);
+    let m = PacketMeta::parse(&out[0]).unwrap();
+    assert_eq!((m.src, m.dst), (v6, c6));
+    assert!(
+        verify_checksums(&out[0]),
+        "ICMPv6 checksums after translation"
+    );
+}

@@ -88,6 +88,12 @@ impl Lab {
         run_ok(Command::new("ip").args(["netns", "add", &full]))?;
         self.namespaces.push(full.clone());
         run_ok(Command::new("ip").args(["-n", &full, "link", "set", "lo", "up"]))?;
+        // No duplicate address detection: link-local addresses are usable at once (a
+        // tentative one delays neighbour discovery, and the first packets of a test).
+        for k in ["all", "default"] {
+            let key = format!("net.ipv6.conf.{k}.accept_dad=0");
+            run_ok(Command::new("ip").args(["netns", "exec", &full, "sysctl", "-qw", &key]))?;
+        }
         Ok(full)
     }
 

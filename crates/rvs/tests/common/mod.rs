@@ -47,6 +47,11 @@ pub struct Env {
 }
 
 pub fn config_text(sock: &std::path::Path, profile: &str, extra: &str) -> String {
+    config_text_dp(sock, profile, "", extra)
+}
+
+/// [`config_text`] with extra `[dataplane]` lines.
+pub fn config_text_dp(sock: &std::path::Path, profile: &str, dp: &str, extra: &str) -> String {
     format!(
         r#"[engine]
 profile = "{profile}"
@@ -57,6 +62,7 @@ fullnat_addrs = ["10.255.1.1", "fd00:255:1::1"]
 admin_socket = "{}"
 http_listen = "127.0.0.1:9180"
 tun_addrs = ["10.255.255.1/24", "fd72:7673::1/64"]
+{dp}
 
 {extra}
 "#,
@@ -94,12 +100,24 @@ impl Env {
     /// Builds the topology, starts `rvs lab serve` on every real server (TCP and UDP on
     /// `port`), writes the config and starts the daemon; waits until it answers.
     pub fn start(tag: &str, n_rs: usize, port: u16, profile: &str, services: &str) -> Env {
+        Env::start_dp(tag, n_rs, port, profile, "", services)
+    }
+
+    /// [`Env::start`] with extra `[dataplane]` lines.
+    pub fn start_dp(
+        tag: &str,
+        n_rs: usize,
+        port: u16,
+        profile: &str,
+        dp: &str,
+        services: &str,
+    ) -> Env {
         let mut t = Topology::new(tag, n_rs).expect("topology");
         t.start_decap(RVS).expect("decapsulators");
         let dir = t.lab.dir().to_path_buf();
         let sock = dir.join("rvs.sock");
         let cfg = dir.join("rvs.toml");
-        std::fs::write(&cfg, config_text(&sock, profile, services)).unwrap();
+        std::fs::write(&cfg, config_text_dp(&sock, profile, dp, services)).unwrap();
         for i in 0..n_rs {
             let ns = t.rs[i].clone();
             let name = format!("rs{}", i + 1);
