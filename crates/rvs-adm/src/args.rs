@@ -176,6 +176,7 @@ enum Tag {
     Masq,
     Ipip,
     Gate,
+    FullNat,
     Weight,
     UThreshold,
     LThreshold,
@@ -249,6 +250,8 @@ const TABLE: &[OptDef<Tag>] = &[
     o("masquerading", b'm', N, Tag::Masq),
     o("ipip", b'i', N, Tag::Ipip),
     o("gatewaying", b'g', N, Tag::Gate),
+    // rvs's extension (ipvsadm has no full NAT): a forwarding method like -m/-g/-i.
+    o("fullnat", 0, N, Tag::FullNat),
     o("weight", b'w', R, Tag::Weight),
     o("u-threshold", b'x', R, Tag::UThreshold),
     o("l-threshold", b'y', R, Tag::LThreshold),
@@ -425,6 +428,8 @@ const IPPROTO_SCTP: u8 = 132;
 const IP_VS_CONN_F_MASQ: u32 = 0;
 const IP_VS_CONN_F_TUNNEL: u32 = 2;
 const IP_VS_CONN_F_DROUTE: u32 = 3;
+/// Full NAT, rvs's extension; no kernel value exists.
+const RVS_CONN_F_FULLNAT: u32 = 0x100;
 
 const SERVICE_ADDR: u8 = 1;
 const SERVICE_PORT: u8 = 2;
@@ -855,11 +860,12 @@ fn parse_options(argv: &[String], names: &dyn Resolver) -> Result<Early, ArgErro
                     dest.port = svc.port;
                 }
             }
-            Tag::Ipip | Tag::Gate | Tag::Masq => {
+            Tag::Ipip | Tag::Gate | Tag::Masq | Tag::FullNat => {
                 set_option(&mut options, OPTC_FORWARD)?;
                 dest.fwd = match tag {
                     Tag::Ipip => IP_VS_CONN_F_TUNNEL,
                     Tag::Gate => IP_VS_CONN_F_DROUTE,
+                    Tag::FullNat => RVS_CONN_F_FULLNAT,
                     _ => IP_VS_CONN_F_MASQ,
                 };
             }
@@ -1068,6 +1074,7 @@ fn dest_config(d: &Dst) -> DestConfig {
         fwd: match d.fwd {
             IP_VS_CONN_F_MASQ => ForwardMethod::Masq,
             IP_VS_CONN_F_TUNNEL => ForwardMethod::Tunnel,
+            RVS_CONN_F_FULLNAT => ForwardMethod::FullNat,
             1 => ForwardMethod::Local,
             _ => ForwardMethod::Route,
         },

@@ -72,6 +72,8 @@ fn every_saved_feature_round_trips() {
         "ipvsadm -a -t [fd00::1]:443 -r [fd00::2]:8443 -m",
         "ipvsadm -a -f 7 -6 -r fd00::3 -m",
         "ipvsadm -a -f 8 -r 192.168.0.6:0 -w 2",
+        // rvs's extension: full NAT.
+        "ipvsadm -a -u 10.1.0.1:53 -r 192.168.0.7:5353 --fullnat -w 3",
     ];
     for line in setup {
         let (code, _, err) = run_cmd(&mut b, &names, line, "");
@@ -88,6 +90,7 @@ fn every_saved_feature_round_trips() {
          -a -t 10.1.0.1:80 -r [fd00::9]:80 -i -w 1 --tun-type gue --tun-port 1 --tun-nocsum\n\
          -A -u 10.1.0.1:53 -s sh -o -b sh-port\n\
          -a -u 10.1.0.1:53 -r 192.168.0.2:53 -g -w 1\n\
+         -a -u 10.1.0.1:53 -r 192.168.0.7:5353 --fullnat -w 3\n\
          -A --sctp-service 10.1.0.2:3868 -s rr -b flag-1,flag-3\n\
          -A -t [fd00::1]:443 -s wlc -p 360 -M 64\n\
          -a -t [fd00::1]:443 -r [fd00::2]:8443 -m -w 1\n\

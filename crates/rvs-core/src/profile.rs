@@ -35,13 +35,17 @@ pub enum Profile {
     /// d. persistence templates pointing at a weight-0 or removed real server are never used
     ///    for a new connection (as if `expire_quiescent_template=1`).
     #[default]
+    #[serde(rename = "safe")]
     Safe,
     /// Linux 4.19: the drop-first-SYN era (1 s connect stalls with conntrack, Kubernetes #70747).
+    #[serde(rename = "linux-4.19")]
     Linux4_19,
     /// Linux 5.9–5.15 (before the stable backports of c95c07836fa4).
+    #[serde(rename = "linux-5.9")]
     Linux5_9,
     /// Linux 5.16 and later, including 6.x (the real 6.1 kernel measured in
     /// `kernel-6.1-incident.md`).
+    #[serde(rename = "linux-5.16")]
     Linux5_16,
 }
 

@@ -50,7 +50,8 @@ pub struct DaemonArgs {
     disable_help_flag = true,
     after_help = "Every argument is passed to the ipvsadm front end: `rvs adm -h` prints \
 ipvsadm's help. `rvs adm --reload` asks the daemon to reload its config file (as SIGHUP \
-does). The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
+does). Beyond ipvsadm: `--fullnat` (with -a/-e) selects full NAT, like -m/-g/-i select NAT, \
+direct routing and tunnelling. The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
 )]
 pub struct AdmArgs {
     /// ipvsadm arguments (e.g. -L -n, -A -t 10.0.0.1:80 -s rr, -S, -R).

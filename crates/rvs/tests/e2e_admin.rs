@@ -353,7 +353,7 @@ fn metrics_are_prometheus_text_and_state_is_json() {
     assert!(h.starts_with("HTTP/1.1 200"), "{h}");
     let st: serde_json::Value = serde_json::from_str(body(&lb_curl(&env, "/state"))).unwrap();
     assert_eq!(st["services"][0]["dests"].as_array().unwrap().len(), 2);
-    assert_eq!(st["profile"], "Safe");
+    assert_eq!(st["profile"], "safe");
 }
 
 #[test]

@@ -33,14 +33,14 @@ pub(crate) fn selector(key: &ServiceKey, numeric: bool, names: &dyn Resolver) ->
     }
 }
 
-/// ipvsadm's `fwd_switch`: LOCALNODE is saved as `-g`; rvs's full NAT has no ipvsadm switch
-/// and prints as glibc prints ipvsadm's NULL, `(null)`.
+/// ipvsadm's `fwd_switch`: LOCALNODE is saved as `-g`; rvs's full NAT (no ipvsadm switch) as
+/// rvs's own `--fullnat`, so `-S` output restores.
 pub(crate) fn fwd_switch(f: ForwardMethod) -> &'static str {
     match f {
         ForwardMethod::Masq => "-m",
         ForwardMethod::Tunnel => "-i",
         ForwardMethod::Local | ForwardMethod::Route => "-g",
-        ForwardMethod::FullNat => "(null)",
+        ForwardMethod::FullNat => "--fullnat",
     }
 }
 
