@@ -30,7 +30,6 @@ use rvs_core::dest::{Dest, DestArena, DestConfig, DestId, ForwardMethod};
 use rvs_core::rng::{RandomSource, SplitMix64};
 use rvs_core::sched::{Dests, SchedInput, SchedOptions, Scheduler, by_name};
 use rvs_core::service::{ServiceFlags, ServiceId};
-use rvs_core::stats::Stats;
 use rvs_core::time::Instant;
 
 /// One scheduler's section of a results file.
@@ -180,20 +179,9 @@ impl Model {
         for (i, &w) in weights.iter().enumerate() {
             let n = i + 1;
             let addr: IpAddr = format!("10.0.{}.2", 10 + n).parse().unwrap();
-            let id = m.arena.insert(Dest {
-                svc: ServiceId(0),
-                svc_key: rvs_core::service::ServiceKey::Fwmark { v6: false, mark: 1 },
-                cfg: DestConfig::new(addr, 80).fwd(ForwardMethod::Masq).weight(w),
-                last_weight: w,
-                available: true,
-                overload: false,
-                activeconns: 0,
-                inactconns: 0,
-                persistconns: 0,
-                refs: 0,
-                trash_idle_since: None,
-                stats: Stats::default(),
-            });
+            let key = rvs_core::service::ServiceKey::Fwmark { v6: false, mark: 1 };
+            let cfg = DestConfig::new(addr, 80).fwd(ForwardMethod::Masq).weight(w);
+            let id = m.arena.insert(Dest::new(ServiceId(0), key, cfg));
             m.order.insert(0, id);
             m.rs.insert(id, n);
             m.sched.add_dest(

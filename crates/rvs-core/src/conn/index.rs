@@ -113,7 +113,19 @@ impl Index {
 
     /// The id whose key matches (`eq`), among those with this hash.
     #[inline]
-    pub fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+    pub fn find(&self, hash: u64, eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.find_slot(hash, eq).map(|slot| self.ids[slot])
+    }
+
+    /// The slot holding `id` (found along `hash`'s probe sequence).
+    fn slot_of(&self, hash: u64, id: u32) -> Option<usize> {
+        self.find_slot(hash, |x| x == id)
+    }
+
+    /// Walks `hash`'s probe sequence: the first slot whose tag matches and whose id satisfies
+    /// `eq`; stops at the first group with an EMPTY slot.
+    #[inline]
+    fn find_slot(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
         let n = self.ctrl.len();
         let tag = h2(hash);
         let mut g = self.home(hash);
@@ -122,9 +134,8 @@ impl Index {
             let mut m = match_byte(w, tag);
             while m != 0 {
                 let slot = g * GROUP + (m.trailing_zeros() / 8) as usize;
-                let id = self.ids[slot];
-                if self.ctrl_byte(slot) == tag && eq(id) {
-                    return Some(id);
+                if self.ctrl_byte(slot) == tag && eq(self.ids[slot]) {
+                    return Some(slot);
                 }
                 m &= m - 1;
             }
@@ -135,29 +146,6 @@ impl Index {
             if g == n {
                 g = 0;
             }
-        }
-        None
-    }
-
-    /// The slot holding `id` (found along `hash`'s probe sequence).
-    fn slot_of(&self, hash: u64, id: u32) -> Option<usize> {
-        let n = self.ctrl.len();
-        let tag = h2(hash);
-        let mut g = self.home(hash);
-        for _ in 0..n {
-            let w = self.ctrl[g];
-            let mut m = match_byte(w, tag);
-            while m != 0 {
-                let slot = g * GROUP + (m.trailing_zeros() / 8) as usize;
-                if self.ids[slot] == id && self.ctrl_byte(slot) == tag {
-                    return Some(slot);
-                }
-                m &= m - 1;
-            }
-            if match_empty(w) != 0 {
-                return None;
-            }
-            g = (g + 1) % n;
         }
         None
     }

@@ -248,7 +248,6 @@ pub(crate) mod testutil {
     use super::*;
     use crate::dest::DestConfig;
     use crate::service::ServiceId;
-    use crate::stats::Stats;
 
     /// The real servers of one service.
     #[derive(Default)]
@@ -259,20 +258,12 @@ pub(crate) mod testutil {
 
     /// A dest of service 0 with the given weight, AVAILABLE, no connections.
     pub fn dest(addr: &str, port: u16, weight: u32) -> Dest {
-        Dest {
-            svc: ServiceId(0),
-            svc_key: crate::service::ServiceKey::Fwmark { v6: false, mark: 1 },
-            cfg: DestConfig::new(addr.parse().unwrap(), port).weight(weight),
-            last_weight: weight,
-            available: true,
-            overload: false,
-            activeconns: 0,
-            inactconns: 0,
-            persistconns: 0,
-            refs: 0,
-            trash_idle_since: None,
-            stats: Stats::default(),
-        }
+        let key = crate::service::ServiceKey::Fwmark { v6: false, mark: 1 };
+        Dest::new(
+            ServiceId(0),
+            key,
+            DestConfig::new(addr.parse().unwrap(), port).weight(weight),
+        )
     }
 
     /// An input from `saddr` to 10.0.0.100:80 (TCP) at time 0 with default sysctls.
