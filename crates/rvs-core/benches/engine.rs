@@ -115,6 +115,38 @@ fn bench_established(c: &mut Criterion) {
     g.finish();
 }
 
+/// The baseline for `established_lookup_update`, in the same run: a plain `HashMap` from the
+/// client tuple to a small per-flow record, looked up and updated (a counter and a deadline),
+/// at the same table sizes and with the same access pattern.
+fn bench_baseline(c: &mut Criterion) {
+    use std::collections::HashMap;
+    let mut g = c.benchmark_group("baseline_hashmap_lookup_update");
+    for flows in [1_000u32, 100_000, 1_000_000] {
+        let mut m: HashMap<(IpAddr, u16, IpAddr, u16), (u64, u64)> = HashMap::with_capacity(flows as usize);
+        for n in 0..flows {
+            let c = client(n);
+            m.insert((c.0, c.1, VIP, 80), (0, 0));
+        }
+        let keys: Vec<_> = (0..4096u32)
+            .map(|i| {
+                let c = client((i.wrapping_mul(2_654_435_761)) % flows);
+                (c.0, c.1, VIP, 80u16)
+            })
+            .collect();
+        let mut i = 0usize;
+        g.bench_with_input(BenchmarkId::from_parameter(flows), &flows, |b, _| {
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                if let Some(e) = m.get_mut(&keys[i]) {
+                    e.0 += 1;
+                    e.1 = black_box(e.1 + 900);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_new_flow(c: &mut Criterion) {
     let mut g = c.benchmark_group("new_flow_schedule_insert");
     for servers in [10u8, 100] {
@@ -171,5 +203,5 @@ fn bench_expiry(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_established, bench_new_flow, bench_expiry);
+criterion_group!(benches, bench_baseline, bench_established, bench_new_flow, bench_expiry);
 criterion_main!(benches);
