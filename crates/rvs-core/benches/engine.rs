@@ -122,7 +122,8 @@ fn bench_baseline(c: &mut Criterion) {
     use std::collections::HashMap;
     let mut g = c.benchmark_group("baseline_hashmap_lookup_update");
     for flows in [1_000u32, 100_000, 1_000_000] {
-        let mut m: HashMap<(IpAddr, u16, IpAddr, u16), (u64, u64)> = HashMap::with_capacity(flows as usize);
+        let mut m: HashMap<(IpAddr, u16, IpAddr, u16), (u64, u64)> =
+            HashMap::with_capacity(flows as usize);
         for n in 0..flows {
             let c = client(n);
             m.insert((c.0, c.1, VIP, 80), (0, 0));
@@ -203,5 +204,11 @@ fn bench_expiry(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_baseline, bench_established, bench_new_flow, bench_expiry);
+criterion_group!(
+    benches,
+    bench_baseline,
+    bench_established,
+    bench_new_flow,
+    bench_expiry
+);
 criterion_main!(benches);
