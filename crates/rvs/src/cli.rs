@@ -91,6 +91,9 @@ pub enum LabCmd {
     Udpflood(rvs_dataplane::lab::flood::FloodOptions),
     /// A real server's IP-in-IP decapsulation in user space (kernels without ipip).
     Decap(rvs_dataplane::lab::decap::DecapOptions),
+    /// The demo's load generator: workers making short TCP connections, one JSON line per
+    /// attempt (outcome, connect latency, local port, the server that answered).
+    Client(rvs_demo::client::ClientOptions),
 }
 
 /// Logs to standard error; `RUST_LOG` filters (default `info`).
