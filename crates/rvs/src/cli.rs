@@ -23,6 +23,8 @@ pub enum Cmd {
     Sysctl(SysctlArgs),
     /// Audit a node running kernel IPVS for rolling-update hazards.
     Doctor(rvs_doctor::DoctorArgs),
+    /// The rolling-update incident and its fix, with real packets (as root).
+    Demo(rvs_demo::DemoArgs),
     /// Helpers for tests, the benchmark and the demo (servers and load generators).
     #[command(hide = true)]
     Lab(LabArgs),

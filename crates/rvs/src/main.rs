@@ -36,6 +36,7 @@ fn main() {
         }
         Cmd::Sysctl(a) => sysctl::run(&a),
         Cmd::Doctor(a) => rvs_doctor::run(&a, &mut std::io::stdout()),
+        Cmd::Demo(a) => rvs_demo::run(&a, &rvs_demo::current_bin()),
         Cmd::Lab(a) => lab::run(a),
     };
     std::process::exit(code);
