@@ -46,7 +46,7 @@
 //! deletion, or `never` when a server was still listed when the traffic ended. Then the real
 //! Linux 6.1 kernel's measurements of the same kind of scenario
 //! (`shared/reference/kernel-6.1-incident.md`, read at run time when found, else an embedded
-//! copy: [`reference`]).
+//! copy: [`mod@reference`]).
 //!
 //! ## Profiles
 //!
@@ -177,10 +177,6 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 
 /// Runs the demo with `bin` as the `rvs` binary; returns the exit status.
 pub fn run(args: &DemoArgs, bin: &Path) -> i32 {
-    if let Some(m) = unavailable_message() {
-        eprintln!("{m}");
-        return EXIT_UNAVAILABLE;
-    }
     let selected = match profiles::resolve(&args.profiles) {
         Ok(v) => v,
         Err(e) => {
@@ -199,6 +195,10 @@ pub fn run(args: &DemoArgs, bin: &Path) -> i32 {
     if let Err(e) = plan.check() {
         eprintln!("rvs demo: {e}");
         return 2;
+    }
+    if let Some(m) = unavailable_message() {
+        eprintln!("{m}");
+        return EXIT_UNAVAILABLE;
     }
     let stop = stop_flag();
     let json = args.json;

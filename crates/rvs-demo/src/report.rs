@@ -647,9 +647,12 @@ pub fn text(rep: &DemoReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "rvs demo: rolling replacement of {} real servers behind 10.0.0.100:80 (rr, NAT), \
+        "rvs demo: rolling replacement of {} real server{} behind 10.0.0.100:80 (rr, NAT), \
 real kernel TCP stacks in network namespaces, client ports {}-{} with tcp_tw_reuse=1",
-        rep.plan.servers, rep.plan.port_lo, rep.plan.port_hi
+        rep.plan.servers,
+        if rep.plan.servers == 1 { "" } else { "s" },
+        rep.plan.port_lo,
+        rep.plan.port_hi
     );
     o.push('\n');
     o += &table(&rep.profiles);

@@ -486,11 +486,14 @@ pub fn run_profile(
         }
         let setup_ms = t_setup.elapsed().as_millis() as u64;
         (ctx.progress)(&format!(
-            "{label}: lab ready in {:.1} s ({} namespaces, rvs daemon pid {}, {} old servers)",
+            "{label}: lab ready in {:.1} s ({} namespaces, rvs daemon pid {}, old servers: {})",
             setup_ms as f64 / 1000.0,
             2 * n + 2,
             pids[0],
-            n
+            (1..=n)
+                .map(|i| format!("rs{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
 
         // Traffic.
