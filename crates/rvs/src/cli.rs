@@ -25,6 +25,8 @@ pub enum Cmd {
     Doctor(rvs_doctor::DoctorArgs),
     /// Replay rolling-update incidents with the real engine in virtual time; compare profiles.
     Sim(rvs_sim::cli::SimArgs),
+    /// The rolling-update incident and its fix, with real packets (as root).
+    Demo(rvs_demo::DemoArgs),
     /// Helpers for tests, the benchmark and the demo (servers and load generators).
     #[command(hide = true)]
     Lab(LabArgs),
@@ -94,6 +96,9 @@ pub enum LabCmd {
     Udpflood(rvs_dataplane::lab::flood::FloodOptions),
     /// A real server's IP-in-IP decapsulation in user space (kernels without ipip).
     Decap(rvs_dataplane::lab::decap::DecapOptions),
+    /// The demo's load generator: workers making short TCP connections, one JSON line per
+    /// attempt (outcome, connect latency, local port, the server that answered).
+    Client(rvs_demo::client::ClientOptions),
 }
 
 /// Logs to standard error; `RUST_LOG` filters (default `info`).

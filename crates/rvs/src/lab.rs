@@ -8,5 +8,6 @@ pub fn run(a: LabArgs) -> i32 {
         LabCmd::Serve(o) => rvs_dataplane::lab::serve::run(&o),
         LabCmd::Udpflood(o) => rvs_dataplane::lab::flood::run(&o),
         LabCmd::Decap(o) => rvs_dataplane::lab::decap::run(&o),
+        LabCmd::Client(o) => rvs_demo::client::run(&o),
     }
 }

@@ -43,6 +43,7 @@ fn main() {
                 2
             }
         },
+        Cmd::Demo(a) => rvs_demo::run(&a, &rvs_demo::current_bin()),
         Cmd::Lab(a) => lab::run(a),
     };
     std::process::exit(code);
