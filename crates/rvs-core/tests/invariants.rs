@@ -21,6 +21,8 @@ enum Op {
         port: u8,
         flags: u8,
         udp: bool,
+        /// To the second TCP service (port 8080) instead of port 80.
+        alt: bool,
     },
     /// Real server `r` answers client `c`.
     FromServer {
@@ -65,7 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         any::<u8>(),
     ];
     prop_oneof![
-        6 => (0..4u8, 0..4u8, flags.clone(), any::<bool>()).prop_map(|(c, port, flags, udp)| Op::FromClient { c, port, flags, udp }),
+        6 => (0..4u8, 0..4u8, flags.clone(), any::<bool>(), any::<bool>())
+            .prop_map(|(c, port, flags, udp, alt)| Op::FromClient { c, port, flags, udp, alt }),
         4 => (0..3u8, 0..4u8, 0..4u8, flags).prop_map(|(r, c, port, flags)| Op::FromServer { r, c, port, flags }),
         1 => (0..4u8, 0..4u8, any::<bool>()).prop_map(|(c, port, from_server)| Op::Icmp { c, port, from_server }),
         1 => (0..3u8, 0..3u8).prop_map(|(r, w)| Op::Weight { r, w }),
@@ -112,21 +115,30 @@ fn check_templates(lab: &Lab) {
 fn check_counts(lab: &Lab, keys: &[ServiceKey]) {
     let conns = lab.e.conns();
     for k in keys {
-        let proto = match k {
-            ServiceKey::Addr { proto, .. } => proto.name(),
+        let (proto, vport) = match k {
+            ServiceKey::Addr { proto, port, .. } => (proto.name(), *port),
             _ => unreachable!(),
         };
         for d in lab.e.service(k).unwrap().dests {
             let live = conns
                 .iter()
                 .filter(|c| {
-                    !c.template && c.proto == proto && c.daddr == d.addr && c.dport == d.port
+                    !c.template
+                        && c.proto == proto
+                        && c.vport == vport
+                        && c.daddr == d.addr
+                        && c.dport == d.port
                 })
                 .count() as u32;
             // Invalidated templates keep their real server but show port 65535 (spec §5.3).
             let tmpl = conns
                 .iter()
-                .filter(|c| c.template && c.proto == proto && c.daddr == d.addr)
+                .filter(|c| {
+                    c.template
+                        && c.proto == proto
+                        && (c.vport == vport || c.vport == 0xffff)
+                        && c.daddr == d.addr
+                })
                 .count() as u32;
             assert_eq!(
                 d.activeconns + d.inactconns,
@@ -148,23 +160,28 @@ proptest! {
         let mut lab = Lab::with(EngineConfig { profile, conn_max: 64, netfilter_conntrack: true, ..EngineConfig::default() });
         let tk = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.100"), port: 80 };
         let uk = ServiceKey::Addr { proto: Protocol::Udp, addr: ip("10.0.0.100"), port: 80 };
+        // A second TCP service on the same real servers: one client port may then have two
+        // entries with the same reply tuple (the newest answers, spec §2.3).
+        let ak = ServiceKey::Addr { proto: Protocol::Tcp, addr: ip("10.0.0.100"), port: 8080 };
         let mut cfg = ServiceConfig::new(tk).scheduler("wlc");
         if persistent { cfg = cfg.persistent(30); }
         lab.cmd(Command::AddService(cfg));
         lab.cmd(Command::AddService(ServiceConfig::new(uk).scheduler("rr")));
+        lab.cmd(Command::AddService(ServiceConfig::new(ak).scheduler("rr")));
         for rs in RS {
-            for k in [tk, uk] {
+            for k in [tk, uk, ak] {
                 lab.cmd(Command::AddDest(k, DestConfig::new(ip(rs), 80).fwd(ForwardMethod::Masq)));
             }
         }
         for op in ops {
             match op {
-                Op::FromClient { c, port, flags, udp } => {
+                Op::FromClient { c, port, flags, udp, alt } => {
                     let src = (ip(&client(c)), 40000 + port as u16);
+                    let vport = if alt { 8080 } else { 80 };
                     let p = if udp {
                         PacketMeta::udp(src, (ip("10.0.0.100"), 80), 10)
                     } else {
-                        PacketMeta::tcp(src, (ip("10.0.0.100"), 80), flags, 1, 1)
+                        PacketMeta::tcp(src, (ip("10.0.0.100"), vport), flags, 1, 1)
                     };
                     let _ = lab.e.handle_packet(lab.now, &p);
                 }
@@ -184,19 +201,19 @@ proptest! {
                     let _ = lab.e.handle_packet(lab.now, &p);
                 }
                 Op::Weight { r, w } => {
-                    for k in [tk, uk] {
+                    for k in [tk, uk, ak] {
                         if lab.e.dest(&k, ip(RS[r as usize]), 80).is_some() {
                             lab.set_weight(k, RS[r as usize], 80, w as u32);
                         }
                     }
                 }
                 Op::Delete { r } => {
-                    for k in [tk, uk] {
+                    for k in [tk, uk, ak] {
                         let _ = lab.e.apply(lab.now, Command::DelDest(k, ip(RS[r as usize]), 80));
                     }
                 }
                 Op::Add { r } => {
-                    for k in [tk, uk] {
+                    for k in [tk, uk, ak] {
                         let _ = lab.e.apply(lab.now, Command::AddDest(k, DestConfig::new(ip(RS[r as usize]), 80).fwd(ForwardMethod::Masq)));
                     }
                 }
@@ -208,7 +225,7 @@ proptest! {
                 }
             }
             while lab.e.poll_output().is_some() {}
-            check_counts(&lab, &[tk, uk]);
+            check_counts(&lab, &[tk, uk, ak]);
             check_templates(&lab);
         }
         // Nothing refreshes any entry from here on: after the longest timeout (900 s) plus the
@@ -217,7 +234,7 @@ proptest! {
         lab.advance(61.0);
         prop_assert_eq!(lab.e.conn_count(), 0);
         prop_assert!(lab.e.conns().is_empty());
-        check_counts(&lab, &[tk, uk]);
+        check_counts(&lab, &[tk, uk, ak]);
     }
 
     /// Arbitrary packet summaries (any protocol, addresses, flags, ICMP quotes) never panic.

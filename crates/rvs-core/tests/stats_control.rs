@@ -430,3 +430,57 @@ fn tunnel_decision() {
         matches!(d, Decision::Forward(Forward { xmit: Xmit::Tunnel { dst, .. }, .. }) if dst == ip(RS1))
     );
 }
+
+/// Two entries with the same reply tuple (one client port talking to two services that share a
+/// real server and port): the kernel's reply lookup takes the newest entry, because
+/// `ip_vs_conn_hash` adds at the head of the hash chain that `ip_vs_conn_out_get` walks; the
+/// older one answers again once the newer one is gone (found by the fidelity suite's
+/// reply-same-client-port scenario).
+#[test]
+fn reply_lookup_takes_the_newest_entry_spec_2_3_2_8() {
+    let mut lab = Lab::new(Profile::Linux5_16);
+    lab.cmd(Command::SetTimeouts(rvs_core::command::Timeouts {
+        tcp: 0,
+        tcpfin: 0,
+        udp: 10,
+    }));
+    let k53 = lab.udp_service(V.0, 53, "rr");
+    let k54 = lab.udp_service(V.0, 54, "rr");
+    lab.nat_rs(k53, RS1, 53, 1);
+    lab.nat_rs(k54, RS1, 53, 1);
+    let c = ("10.0.1.2", 5353);
+    let reply_src = |d: &Decision| match d {
+        Decision::Forward(Forward {
+            xmit: Xmit::Nat { src: Some(s), .. },
+            ..
+        }) => s.1,
+        other => panic!("{other:?}"),
+    };
+    assert!(is_forward(&lab.udp(c, (V.0, 53)))); // t=0, until 10
+    lab.advance(1.0);
+    assert!(is_forward(&lab.udp(c, (V.0, 54)))); // t=1, until 11
+    assert_eq!(
+        reply_src(&lab.udp((RS1, 53), c)),
+        54,
+        "the newer flow's VIP:port"
+    );
+    lab.advance(6.0);
+    assert!(is_forward(&lab.udp(c, (V.0, 53)))); // t=7: the older one until 17
+    lab.advance(6.0); // t=13: the newer one expired at 11
+    assert_eq!(lab.e.conn_count(), 1);
+    // (that reply refreshed the VIP:53 entry: until 23)
+    assert_eq!(
+        reply_src(&lab.udp((RS1, 53), c)),
+        53,
+        "the older entry answers again"
+    );
+    // A new VIP:54 flow hides the VIP:53 entry; then the hidden one expires first.
+    lab.advance(4.0);
+    assert!(is_forward(&lab.udp(c, (V.0, 54)))); // t=17, until 27
+    assert_eq!(reply_src(&lab.udp((RS1, 53), c)), 54);
+    lab.advance(6.5); // t=23.5: the hidden VIP:53 entry expired at 23
+    assert_eq!(lab.e.conn_count(), 1);
+    assert_eq!(reply_src(&lab.udp((RS1, 53), c)), 54);
+    lab.advance(11.0);
+    assert_eq!(lab.e.conn_count(), 0);
+}

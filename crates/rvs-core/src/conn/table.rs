@@ -122,6 +122,13 @@ pub struct ConnTable<A: Addr> {
     in_idx: Index,
     out_idx: Index,
     tmpl_idx: Index,
+    /// Entries sharing a reply key: the kernel's reply lookup walks a hash chain to which new
+    /// entries are added at the head, so the newest wins. The out index holds only the newest
+    /// of such entries; `shadows` maps it to the one it hides, `shadowed_by` the other way,
+    /// and the hidden one is re-indexed when the newer one goes. (Rare: one client port talking
+    /// to two services that share a real server.)
+    shadows: hashbrown::HashMap<u32, u32>,
+    shadowed_by: hashbrown::HashMap<u32, u32>,
     hasher: FixedState,
     /// Full NAT: the local addresses of this family, indexed by `Conn::laddr` (append only).
     pub lpool: Vec<A>,
@@ -144,6 +151,8 @@ impl<A: Addr> ConnTable<A> {
             in_idx: Index::default(),
             out_idx: Index::default(),
             tmpl_idx: Index::default(),
+            shadows: hashbrown::HashMap::new(),
+            shadowed_by: hashbrown::HashMap::new(),
             hasher: FixedState::with_seed(seed),
             lpool: Vec::new(),
             wheel: Wheel::new(start),
@@ -250,14 +259,24 @@ impl<A: Addr> ConnTable<A> {
         if c.is_template() {
             self.tmpl_idx
                 .insert(in_hash(&h, &c), i, |j| in_hash(&h, &slab[j as usize]));
-        } else {
-            self.in_idx
-                .insert(in_hash(&h, &c), i, |j| in_hash(&h, &slab[j as usize]));
-            if reply_index {
-                self.out_idx.insert(out_hash(&h, &c, lp), i, |j| {
-                    out_hash(&h, &slab[j as usize], lp)
-                });
+            return;
+        }
+        self.in_idx
+            .insert(in_hash(&h, &c), i, |j| in_hash(&h, &slab[j as usize]));
+        if reply_index {
+            let oh = out_hash(&h, &c, lp);
+            let key = out_key(&c, lp);
+            if let Some(older) = self
+                .out_idx
+                .find(oh, |j| out_key(&slab[j as usize], lp) == key)
+            {
+                // The new entry hides the older one from reply lookups (see `shadows`).
+                self.out_idx.remove(oh, older);
+                self.shadows.insert(i, older);
+                self.shadowed_by.insert(older, i);
             }
+            self.out_idx
+                .insert(oh, i, |j| out_hash(&h, &slab[j as usize], lp));
         }
     }
 
@@ -272,14 +291,35 @@ impl<A: Addr> ConnTable<A> {
         }
         c.flags &= !HASHED;
         let c = *c;
-        let idx = if c.is_template() {
-            &mut self.tmpl_idx
-        } else {
-            &mut self.in_idx
-        };
-        idx.remove(in_hash(&h, &c), i);
-        if !c.is_template() {
+        if c.is_template() {
+            self.tmpl_idx.remove(in_hash(&h, &c), i);
+            return;
+        }
+        self.in_idx.remove(in_hash(&h, &c), i);
+        if self.shadows.is_empty() {
             self.out_idx.remove(out_hash(&h, &c, &self.lpool), i);
+            return;
+        }
+        if let Some(newer) = self.shadowed_by.remove(&i) {
+            // Hidden: not in the out index; take it out of its chain.
+            match self.shadows.remove(&i) {
+                Some(older) => {
+                    self.shadows.insert(newer, older);
+                    self.shadowed_by.insert(older, newer);
+                }
+                None => {
+                    self.shadows.remove(&newer);
+                }
+            }
+            return;
+        }
+        let oh = out_hash(&h, &c, &self.lpool);
+        self.out_idx.remove(oh, i);
+        if let Some(older) = self.shadows.remove(&i) {
+            self.shadowed_by.remove(&older);
+            let (slab, lp) = (&self.slab, &self.lpool);
+            self.out_idx
+                .insert(oh, older, |j| out_hash(&h, &slab[j as usize], lp));
         }
     }
 
@@ -346,6 +386,13 @@ fn out_client<A: Addr>(c: &Conn<A>, lpool: &[A]) -> (A, u16) {
     } else {
         (c.caddr, c.cport)
     }
+}
+
+/// The reply key of an entry: protocol, real server, and the client as the server sees it.
+#[inline]
+fn out_key<A: Addr>(c: &Conn<A>, lpool: &[A]) -> (u8, A, u16, A, u16) {
+    let (a, p) = out_client(c, lpool);
+    (c.proto, c.daddr, c.dport, a, p)
 }
 
 #[inline]
