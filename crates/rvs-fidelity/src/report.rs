@@ -90,7 +90,16 @@ pub fn case_report(r: &CaseResult, known: &[Known]) -> (String, Totals) {
         match &v {
             Verdict::Agree => {
                 t.agree += 1;
-                let _ = writeln!(body, "  agree  {}   [{}]", c.id, one_line(&c.kernel));
+                let shown = if c.kernel == c.rvs {
+                    one_line(&c.kernel)
+                } else {
+                    format!(
+                        "kernel: {} | rvs: {}",
+                        one_line(&c.kernel),
+                        one_line(&c.rvs)
+                    )
+                };
+                let _ = writeln!(body, "  agree  {}   [{shown}]", c.id);
             }
             Verdict::Differ | Verdict::Known(_) | Verdict::Stale(_) => {
                 let tag = match &v {
