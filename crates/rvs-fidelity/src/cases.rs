@@ -330,27 +330,29 @@ fn sched_cmp(c: &mut Checks, s: &str, k: &Side, r: &Side) {
             );
         }
     }
+    // The `ipvsadm -Ln -t VIP:PORT` listing, byte for byte (the scenario prints it last).
     let ln = |b: &[String]| {
-        let head = b
+        let from = b
             .iter()
-            .find(|l| l.starts_with("TCP ") && l.split_whitespace().count() == 3)
-            .cloned()
-            .unwrap_or_default();
-        let mut s = head.trim_end().to_string();
-        for d in parse::ln_dests(strs(b)) {
-            s += &format!(
-                "\n  -> {} weight={} active={} inactive={}",
-                d.addr, d.weight, d.active, d.inactive
-            );
-        }
-        s
+            .rposition(|l| l.starts_with("Prot LocalAddress:Port Scheduler Flags"));
+        from.map(|i| {
+            b[i..]
+                .iter()
+                .take_while(|l| !l.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
     };
-    c.eq(
-        "ln-table",
-        "ipvsadm -Ln: service line, each real server's weight, ActiveConn, InActConn: equal",
-        ln(kb),
-        ln(rb),
-    );
+    match (ln(kb), ln(rb)) {
+        (Some(a), Some(b)) => c.eq(
+            "ln-text",
+            "ipvsadm -Ln -t VIP:PORT text (weights, ActiveConn, InActConn): equal, byte for byte",
+            a,
+            b,
+        ),
+        (a, b) => c.missing("ln-text", "ipvsadm -Ln -t VIP:PORT", a, b),
+    }
 }
 
 // ---- incident-port-reuse ------------------------------------------------------------------

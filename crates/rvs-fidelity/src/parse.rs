@@ -18,10 +18,14 @@ pub fn kv(line: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The scenario's sections: (title after `### `, the lines until the next section).
+/// The scenario's sections: (title after `### `, the lines until the next section). The
+/// runners' own marker lines (`@@KIPVS ...`, `@@RVS ...`) are left out.
 pub fn sections(text: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
     for l in text.lines() {
+        if l.starts_with("@@KIPVS ") || l.starts_with("@@RVS ") {
+            continue;
+        }
         if let Some(t) = l.strip_prefix("### ") {
             out.push((t.trim().to_string(), Vec::new()));
         } else if let Some(last) = out.last_mut() {
@@ -334,8 +338,8 @@ TCP  10.0.0.100:8001 rr\n  -> 10.0.11.2:80                 Masq    1      0     
 
     #[test]
     fn summary_dist_conn_sections() {
-        let t = "### a\nsummary label=x attempted=3 ok=2 refused=1 timeout=0\ndist label=x rs1=2\n\
-conn i=0 t_ms=5 lport=40000 result=ok lat_us=12 rs=rs1 errno=0\n### b c\npinned=rs2\n";
+        let t = "@@KIPVS boot\n### a\nsummary label=x attempted=3 ok=2 refused=1 timeout=0\ndist label=x rs1=2\n\
+conn i=0 t_ms=5 lport=40000 result=ok lat_us=12 rs=rs1 errno=0\n### b c\npinned=rs2\n@@RVS scenario-exit rc=0\n";
         let s = sections(t);
         assert_eq!(s.len(), 3);
         let a = section(&s, "a").unwrap();
@@ -348,6 +352,7 @@ conn i=0 t_ms=5 lport=40000 result=ok lat_us=12 rs=rs1 errno=0\n### b c\npinned=
         );
         assert_eq!(conns(t)[0].lport, 40000);
         let b = section(&s, "b").unwrap();
+        assert_eq!(b.len(), 1);
         assert_eq!(
             var(b.iter().map(String::as_str), "pinned").as_deref(),
             Some("rs2")
