@@ -1,7 +1,7 @@
 //! `rvs-fidelity`: runs fidelity cases on the kernel (VM) and on rvs, compares, reports.
 //!
 //! ```text
-//! rvs-fidelity [all | ci | list | CASE...] [--out DIR] [--sequential]
+//! rvs-fidelity [all | ci | list | CASE...] [--out DIR] [--sequential] [--profile P]
 //! ```
 //! `all` (the default) is the whole suite, `ci` the CI subset, `list` prints the case names.
 //! The report is printed and written to `DIR/report.txt` (default
@@ -15,9 +15,10 @@ use rvs_fidelity::{Setup, cases, known, report, runner};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rvs-fidelity [all | ci | list | CASE...] [--out DIR] [--sequential]\n\
+        "usage: rvs-fidelity [all | ci | list | CASE...] [--out DIR] [--sequential] [--profile P]\n\
          all: the whole suite (default); ci: the CI subset; list: case names.\n\
          --sequential: run the kernel side and the rvs side of a case one after the other.\n\
+         --profile P: the rvs profile (default linux-5.16, the one that models the VM's 6.1).\n\
          Env: RVS_BIN (rvs binary; default: built with cargo), KIPVS_DIR (kernel-ipvs)."
     );
     std::process::exit(2)
@@ -28,10 +29,12 @@ fn main() {
     let mut names = Vec::new();
     let mut out: Option<PathBuf> = None;
     let mut parallel = true;
+    let mut profile: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" | "-o" => out = Some(args.next().unwrap_or_else(|| usage()).into()),
             "--sequential" => parallel = false,
+            "--profile" => profile = Some(args.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             s if s.starts_with('-') => usage(),
             s => names.push(s.to_string()),
@@ -86,14 +89,18 @@ fn main() {
         .unwrap_or(0);
     let out = out.unwrap_or_else(|| root.join(format!("target/fidelity/{stamp}")));
     let t0 = Instant::now();
-    let setup = Setup::new(out, parallel).unwrap_or_else(|e| {
+    let mut setup = Setup::new(out, parallel).unwrap_or_else(|e| {
         eprintln!("rvs-fidelity: setup: {e}");
         std::process::exit(2)
     });
+    if let Some(p) = profile {
+        setup.profile = p;
+    }
     eprintln!(
-        "rvs-fidelity: {} cases, rvs {}, kernel-ipvs {}, output {}",
+        "rvs-fidelity: {} cases, rvs {} (profile {}), kernel-ipvs {}, output {}",
         selected.len(),
         setup.rvs_bin.display(),
+        setup.profile,
         setup.kipvs.display(),
         setup.out.display()
     );
@@ -117,7 +124,10 @@ fn main() {
     }
     let (text, totals) = report::suite_report(&results, &known);
     let text = format!(
-        "{text}== wall time {:.0} s ({} kernel and rvs sides {})\n",
+        "== rvs fidelity report: kernel side Linux 6.1 IPVS (kernel-ipvs VM), rvs side {} with \
+         profile {}\n\n{text}== wall time {:.0} s ({} kernel and rvs sides {})\n",
+        setup.rvs_bin.display(),
+        setup.profile,
         t0.elapsed().as_secs_f64(),
         selected.len(),
         if parallel {

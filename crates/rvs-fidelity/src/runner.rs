@@ -24,6 +24,9 @@ pub struct Setup {
     pub udpflow: PathBuf,
     /// Run the kernel side and the rvs side of a case at the same time.
     pub parallel: bool,
+    /// The rvs profile (`linux-5.16`, the one that claims to be the VM's 6.1 kernel; another
+    /// one shows what the suite flags).
+    pub profile: String,
 }
 
 /// The repository's root (this crate is `crates/rvs-fidelity`).
@@ -130,6 +133,7 @@ impl Setup {
             out,
             udpflow,
             parallel,
+            profile: "linux-5.16".into(),
         })
     }
 }
@@ -201,7 +205,10 @@ pub fn run_side(setup: &Setup, spec: &RunSpec, kind: SideKind, dir: &Path) -> Si
         SideKind::Kernel => Command::new(setup.kipvs.join("run.sh")),
         SideKind::Rvs => {
             let mut c = Command::new(setup.fidelity.join("host-run.sh"));
-            c.arg("--rvs").arg(&setup.rvs_bin);
+            c.arg("--rvs")
+                .arg(&setup.rvs_bin)
+                .arg("--profile")
+                .arg(&setup.profile);
             c
         }
     };
