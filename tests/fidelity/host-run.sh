@@ -141,7 +141,7 @@ say "rvs ($("$RVS_BIN" --version 2>/dev/null || echo '?'), profile $PROFILE), sc
 : >"$OUTDIR/output.txt"
 t0=$(date +%s.%N)
 set +e
-timeout --foreground -k 5 "$TIMEOUT" unshare --mount --pid --fork --mount-proc --propagation private \
+timeout -k 5 "$TIMEOUT" unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
 	bash "$0" --inner "$OUTDIR" >"$OUTDIR/output.txt" 2>&1 &
 upid=$!
 if [ "$QUIET" = 0 ]; then
