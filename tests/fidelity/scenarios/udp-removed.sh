@@ -3,14 +3,14 @@
 # server is deleted; with expire_nodest_conn=0 the flow's datagrams are dropped
 # until the entry expires (UDP timeout, here --set udp UDPT), with 1 the entry is
 # expired and the flow is rescheduled at once.
-# Needs the udpflow helper (tests/fidelity/src/udpflow.c) next to this script.
+# Needs the udpflow helper (tests/fidelity/src/udpflow.c) in the working folder (run.sh -f).
 # Knobs: NODESTS ("0 1"), UDPT (UDP timeout for the run, s), N (datagrams before the
 # removal), N_AFTER (datagrams after it; 500 ms apart when unanswered, so 16 cover 8 s).
 NODESTS=${NODESTS:-"0 1"}
 UDPT=${UDPT:-5}
 N=${N:-10}
 N_AFTER=${N_AFTER:-16}
-UDPFLOW=${UDPFLOW:-/scenario/udpflow}
+UDPFLOW=${UDPFLOW:-$PWD/udpflow}   # -f udpflow puts it in the working folder (/scenario in the VM)
 section "udp-removed: nodest=[$NODESTS] udp timeout=${UDPT}s n=$N"
 for nodest in $NODESTS; do
 	section "expire_nodest_conn=$nodest"
