@@ -251,10 +251,11 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
     );
     let (ctl, rx, wake) = CtlHandle::new().map_err(|e| e.to_string())?;
     let (batch, mtu) = (cfg.dataplane.batch, cfg.dataplane.tun_mtu);
-    let raw = cfg.dataplane.output == rvs_control::config::Output::Raw;
+    let raw_mark = (cfg.dataplane.output == rvs_control::config::Output::Raw)
+        .then_some(cfg.dataplane.output_mark);
     let thread = std::thread::Builder::new()
         .name("rvs-packets".into())
-        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, raw))
+        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, raw_mark))
         .map_err(|e| e.to_string())?;
 
     let http = cfg.dataplane.http_listen;

@@ -17,6 +17,9 @@
 //! | rule `from RS ipproto P sport PORT lookup reply_table priority rule_priority proto 73`, one per masquerading real server (no `ipproto`/`sport` for fwmark services or port 0) | replies from real servers of NAT services go into the TUN to be translated back to the VIP, instead of straight to the client |
 //! | rule `from RS ipproto icmp` (`ipv6-icmp`) `lookup reply_table`, one per masquerading real-server address | ICMP errors a real server sends about a NAT flow are translated back too; its other ICMP messages pass through the daemon unchanged |
 //! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
+//! | rule `fwmark output_mark lookup main priority rule_priority-1` (raw output; IPv4 and IPv6) | the same for what the daemon sends on its raw sockets, which carry `SO_MARK` = `output_mark` |
+//! | rule `iif lo to 169.254.0.0/16` (`fe80::/10`) `lookup main priority rule_priority-1` (raw output) | the director's link-local ICMP stays out of the rule below |
+//! | rule `iif lo ipproto icmp` (`ipv6-icmp`) `lookup reply_table priority rule_priority` (raw output) | ICMP errors the director's own kernel raises about packets the daemon forwarded (host unreachable when a real server's neighbour does not resolve) are translated back to the virtual service, as the kernel IPVS does on its LOCAL_OUT hook; the director's other ICMP to non-local destinations passes through the daemon unchanged |
 //!
 //! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter` = 0, or 2 when
 //! `net.ipv4.conf.all.rp_filter` is not 0 (loose: the translated packets re-enter through the TUN with the client's source address,
@@ -86,6 +89,24 @@ pub enum NetObject {
         /// Priority (one below the steering rules').
         priority: u32,
     },
+    /// A fixed rule of the raw output mode (see the module table): `fwmark` / `iif` /
+    /// `ipproto` / `to` selectors, `lookup table`.
+    FixedRule {
+        /// IPv6 family.
+        v6: bool,
+        /// Firewall mark to match (0: any).
+        fwmark: u32,
+        /// Input interface to match (`lo`: locally generated packets).
+        iif: Option<String>,
+        /// IP protocol (0: any).
+        proto: u8,
+        /// Destination prefix to match.
+        to: Option<(IpAddr, u8)>,
+        /// Table.
+        table: u32,
+        /// Priority.
+        priority: u32,
+    },
     /// A `/proc/sys` knob set to `value`, restored to `old` on exit.
     Sysctl {
         /// Path under `/proc/sys`.
@@ -125,6 +146,30 @@ impl std::fmt::Display for NetObject {
                 "rule {}iif {iif} lookup main priority {priority}",
                 if *v6 { "(IPv6) " } else { "" }
             ),
+            NetObject::FixedRule {
+                v6,
+                fwmark,
+                iif,
+                proto,
+                to,
+                table,
+                priority,
+            } => {
+                write!(f, "rule {}", if *v6 { "(IPv6) " } else { "" })?;
+                if *fwmark != 0 {
+                    write!(f, "fwmark {fwmark:#x} ")?;
+                }
+                if let Some(i) = iif {
+                    write!(f, "iif {i} ")?;
+                }
+                if *proto != 0 {
+                    write!(f, "ipproto {proto} ")?;
+                }
+                if let Some((a, l)) = to {
+                    write!(f, "to {a}/{l} ")?;
+                }
+                write!(f, "lookup {table} priority {priority}")
+            }
             NetObject::Sysctl { path, value, .. } => write!(f, "sysctl {path}={value}"),
         }
     }
@@ -250,6 +295,101 @@ fn tun_rule_message(v6: bool, iif: &str, priority: u32) -> RuleMessage {
     m.attributes
         .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
     m
+}
+
+fn fixed_rule_message(o: &NetObject) -> Option<RuleMessage> {
+    let NetObject::FixedRule {
+        v6,
+        fwmark,
+        iif,
+        proto,
+        to,
+        table,
+        priority,
+    } = o
+    else {
+        return None;
+    };
+    let mut m = RuleMessage::default();
+    m.header.family = if *v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
+    if *table < 256 {
+        m.header.table = *table as u8;
+    }
+    m.attributes.push(RuleAttribute::Table(*table));
+    m.attributes.push(RuleAttribute::Priority(*priority));
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
+    if *fwmark != 0 {
+        m.attributes.push(RuleAttribute::FwMark(*fwmark));
+        m.attributes.push(RuleAttribute::FwMask(u32::MAX));
+    }
+    if let Some(i) = iif {
+        m.attributes.push(RuleAttribute::Iifname(i.clone()));
+    }
+    if *proto != 0 {
+        m.attributes
+            .push(RuleAttribute::IpProtocol(IpProtocol::from(*proto as i32)));
+    }
+    if let Some((a, l)) = to {
+        m.header.dst_len = *l;
+        m.attributes.push(RuleAttribute::Destination(*a));
+    }
+    Some(m)
+}
+
+/// The fixed rules of the raw output mode, per family in use:
+///
+/// * `fwmark MARK lookup main` (one below the steering rules): the daemon's own packets,
+///   sent on raw sockets marked `MARK`, are routed by `main`, never steered into the TUN;
+/// * `iif lo to LINK-LOCAL lookup main` (same priority): the director's link-local ICMP
+///   stays out of the TUN (the daemon would not write it back);
+/// * `iif lo ipproto icmp lookup reply_table` (the steering rules' priority): ICMP the
+///   director's own kernel generates, above all the errors about packets the daemon
+///   forwarded (host unreachable when a real server's neighbour does not resolve, fragmentation
+///   needed), goes through the engine, which translates the ones that quote a flow back to
+///   the virtual service as the kernel's IPVS does on its LOCAL_OUT hook, and writes the rest
+///   back unchanged. Local destinations never get here: the `local` table comes first.
+pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<NetObject> {
+    let lo = Some("lo".to_string());
+    let link_local: (IpAddr, u8) = if v6 {
+        (IpAddr::from([0xfe80u16, 0, 0, 0, 0, 0, 0, 0]), 10)
+    } else {
+        (IpAddr::from([169, 254, 0, 0]), 16)
+    };
+    vec![
+        NetObject::FixedRule {
+            v6,
+            fwmark: mark,
+            iif: None,
+            proto: 0,
+            to: None,
+            table: 254,
+            priority: priority.saturating_sub(1),
+        },
+        NetObject::FixedRule {
+            v6,
+            fwmark: 0,
+            iif: lo.clone(),
+            proto: 0,
+            to: Some(link_local),
+            table: 254,
+            priority: priority.saturating_sub(1),
+        },
+        NetObject::FixedRule {
+            v6,
+            fwmark: 0,
+            iif: lo,
+            proto: if v6 { 58 } else { 1 },
+            to: None,
+            table,
+            priority,
+        },
+    ]
 }
 
 fn rule_message(o: &NetObject) -> Option<RuleMessage> {
@@ -427,6 +567,14 @@ impl Net {
                     iif: tun.clone(),
                     priority: cfg.dataplane.rule_priority.saturating_sub(1),
                 });
+                if cfg.dataplane.output == rvs_control::config::Output::Raw {
+                    fixed.extend(local_icmp_rules(
+                        v6,
+                        cfg.dataplane.output_mark,
+                        self.table,
+                        cfg.dataplane.rule_priority,
+                    ));
+                }
             }
         }
         for o in fixed {
@@ -510,6 +658,14 @@ impl Net {
                 *req.message_mut() = tun_rule_message(*v6, iif, *priority);
                 req.execute().await
             }
+            NetObject::FixedRule { .. } => {
+                let Some(m) = fixed_rule_message(o) else {
+                    return Ok(());
+                };
+                let mut req = self.handle.rule().add();
+                *req.message_mut() = m;
+                req.execute().await
+            }
             NetObject::Sysctl { path, value, .. } => return write_sysctl(path, value),
         };
         match r {
@@ -566,6 +722,10 @@ impl Net {
                     .execute()
                     .await
             }
+            NetObject::FixedRule { .. } => match fixed_rule_message(o) {
+                Some(m) => self.handle.rule().del(m).execute().await,
+                None => Ok(()),
+            },
             NetObject::Sysctl { path, old, .. } => {
                 if old.is_empty() {
                     return Ok(());
@@ -660,5 +820,29 @@ port = 5353
                 "rule from 10.2.1.2 ipproto 17 sport 5353 lookup 100 priority 900",
             ]
         );
+    }
+
+    #[test]
+    fn raw_output_rules_keep_the_daemon_out_and_steer_local_icmp() {
+        let got: Vec<String> = local_icmp_rules(false, 0x7373, 100, 900)
+            .into_iter()
+            .chain(local_icmp_rules(true, 0x7373, 100, 900))
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "rule fwmark 0x7373 lookup 254 priority 899",
+                "rule iif lo to 169.254.0.0/16 lookup 254 priority 899",
+                "rule iif lo ipproto 1 lookup 100 priority 900",
+                "rule (IPv6) fwmark 0x7373 lookup 254 priority 899",
+                "rule (IPv6) iif lo to fe80::/10 lookup 254 priority 899",
+                "rule (IPv6) iif lo ipproto 58 lookup 100 priority 900",
+            ]
+        );
+        for o in local_icmp_rules(true, 1, 100, 900) {
+            let m = fixed_rule_message(&o).unwrap();
+            assert_eq!(m.header.family, AddressFamily::Inet6);
+        }
     }
 }

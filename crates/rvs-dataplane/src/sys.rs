@@ -139,6 +139,24 @@ pub fn raw_socket(family: i32, proto: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Sets `SO_MARK` (needs CAP_NET_ADMIN) on `fd`: the firewall mark of what it sends.
+pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
+    // SAFETY: setsockopt(2) reads `size_of::<u32>()` bytes from `&mark`, alive for the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// One recv(2) into `buf`.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: writes at most `buf.len()` bytes into `buf`, which is alive and exclusively

@@ -163,11 +163,16 @@ pub struct RawSink {
 }
 
 impl RawSink {
-    /// Raw IPv4 and IPv6 sockets and room for `cap` packets of `slot` bytes.
-    pub fn new(cap: usize, slot: usize) -> io::Result<RawSink> {
+    /// Raw IPv4 and IPv6 sockets marked `mark` (`SO_MARK`: the rule `fwmark MARK lookup main`
+    /// keeps what they send out of the TUN) and room for `cap` packets of `slot` bytes.
+    pub fn new(cap: usize, slot: usize, mark: u32) -> io::Result<RawSink> {
+        let fd4 = crate::sys::raw_socket(libc::AF_INET, libc::IPPROTO_RAW)?;
+        let fd6 = crate::sys::raw_socket(libc::AF_INET6, libc::IPPROTO_RAW)?;
+        crate::sys::set_mark(fd4.as_raw_fd(), mark)?;
+        crate::sys::set_mark(fd6.as_raw_fd(), mark)?;
         Ok(RawSink {
-            fd4: crate::sys::raw_socket(libc::AF_INET, libc::IPPROTO_RAW)?,
-            fd6: crate::sys::raw_socket(libc::AF_INET6, libc::IPPROTO_RAW)?,
+            fd4,
+            fd6,
             arena: vec![0u8; cap * slot],
             slot,
             lens: vec![0; cap],
@@ -320,7 +325,7 @@ pub fn run(
     wake: Arc<EventFd>,
     batch: usize,
     mtu: u32,
-    raw_output: bool,
+    raw_mark: Option<u32>,
 ) {
     if let Err(e) = dev.set_nonblocking(true) {
         tracing::error!("TUN: cannot set non-blocking mode: {e}");
@@ -333,8 +338,8 @@ pub fn run(
     let tun_fd = dev.as_raw_fd();
     let mut logged_read_error = false;
     let mut busy = 0u32;
-    let mut raw = if raw_output {
-        match RawSink::new(batch * 2, slot) {
+    let mut raw = if let Some(mark) = raw_mark {
+        match RawSink::new(batch * 2, slot, mark) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!("raw output sockets: {e}; writing to the TUN instead");

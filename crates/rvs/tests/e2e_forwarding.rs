@@ -320,6 +320,55 @@ fn icmp_errors_from_a_real_server_reach_the_client_translated() {
 }
 
 #[test]
+fn icmp_errors_from_the_director_reach_the_client_translated() {
+    if skip("icmp_errors_from_the_director_reach_the_client_translated") {
+        return;
+    }
+    let _g = serial();
+    // The real server's link is down: the director cannot resolve its neighbour and its own
+    // kernel answers the forwarded SYN with "host unreachable" (IPv6: "address unreachable").
+    // The kernel IPVS translates that error on LOCAL_OUT, so the client's connect fails with
+    // EHOSTUNREACH; untranslated it would quote client -> real server, match no socket and
+    // the connect would time out (fidelity case incident-linkdown). Raw output only: with
+    // `output = "tun"` the connect times out (see the README's partial list).
+    for v6 in [false, true] {
+        let env = Env::start(
+            "id",
+            1,
+            80,
+            "safe",
+            &service("tcp", v6, 80, "rr", "masq", &[1]),
+        );
+        let rs = env.t.rs[0].clone();
+        env.t
+            .lab
+            .ip(&["-n", &rs, "link", "set", "e0", "down"])
+            .unwrap();
+        let to = sa(Topology::vip(v6), 80);
+        let t0 = Instant::now();
+        let r = env
+            .t
+            .lab
+            .in_netns(&env.t.client, move || {
+                std::net::TcpStream::connect_timeout(&to, Duration::from_secs(12))
+            })
+            .unwrap();
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::HostUnreachable => {}
+            other => {
+                let st = rvs_state(&env);
+                panic!(
+                    "v6={v6}: after {:?}: {other:?} (expected EHOSTUNREACH)\ncounters: {}\n{}",
+                    t0.elapsed(),
+                    st["counters"],
+                    env.log()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn malformed_flood_does_not_disturb_live_flows() {
     if skip("malformed_flood_does_not_disturb_live_flows") {
         return;

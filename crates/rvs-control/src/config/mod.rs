@@ -25,6 +25,7 @@
 //! admin_socket = "/run/rvs/rvs.sock"
 //! http_listen = "127.0.0.1:9180"                  # "" disables the HTTP endpoint
 //! output = "raw"                # raw (sendmmsg on raw sockets) | tun (write back to the TUN)
+//! output_mark = 0x7373          # SO_MARK of the raw output sockets (not 0)
 //!
 //! [[service]]
 //! proto = "tcp"                 # tcp | udp | sctp   (or fwmark = N, ipv6 = false)
@@ -158,6 +159,10 @@ pub struct DataplaneSection {
     pub batch: usize,
     /// How processed packets go back to the kernel.
     pub output: Output,
+    /// Firewall mark (`SO_MARK`) on the raw output sockets. A rule `fwmark MARK lookup main`
+    /// keeps the daemon's own packets out of the TUN, so that the director's locally
+    /// generated ICMP errors (about packets the daemon forwarded) can be steered into it.
+    pub output_mark: u32,
 }
 
 /// How the data plane hands processed packets back to the kernel.

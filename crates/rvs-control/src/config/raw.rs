@@ -70,6 +70,7 @@ struct RawDataplane {
     rule_priority: Option<u32>,
     batch: Option<Spanned<usize>>,
     output: Option<Spanned<String>>,
+    output_mark: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -467,8 +468,20 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
             }
         },
     };
+    let output_mark = match &rd.output_mark {
+        Some(m) if *m.get_ref() == 0 => {
+            return Err(c.err(
+                m,
+                "dataplane.output_mark",
+                "must not be 0 (0 is an unmarked packet)",
+            ));
+        }
+        Some(m) => *m.get_ref(),
+        None => 0x7373,
+    };
     Ok(DataplaneSection {
         output,
+        output_mark,
         tun_name,
         tun_addrs,
         tunnel_src,

@@ -209,6 +209,14 @@ fn semantic_errors_name_the_field_path() {
     .unwrap();
     let m = ok.engine_config(None).sched.maglev.unwrap();
     assert_eq!((m.table_size, m.seed), (65537, Some(7)));
+
+    // The raw output sockets' mark must be a mark: 0 is what every unmarked packet has.
+    let e = err(&BASE.replace("[dataplane]", "[dataplane]\noutput_mark = 0"));
+    assert_eq!(e.field, "dataplane.output_mark", "{e}");
+    assert!(e.message.contains("must not be 0"), "{e}");
+    let ok = parse(&BASE.replace("[dataplane]", "[dataplane]\noutput_mark = 0x10"));
+    assert_eq!(ok.unwrap().dataplane.output_mark, 0x10);
+    assert_eq!(parse("").unwrap().dataplane.output_mark, 0x7373);
 }
 
 #[test]
