@@ -6,6 +6,8 @@
 #   gen (client) ── lb (forwarder / nft DNAT / rvs daemon) ── be (real server)
 #
 # Usage (as root):  bench/dataplane.sh [SECONDS]        (default 5 s per measurement)
+#   RVS_OUTPUT=tun   rvs writes packets back to the TUN instead of raw sockets (dataplane.output)
+#   BENCH_PERF=FILE  perf record of the daemon while it forwards UDP
 # Needs: iproute2, nftables, apache2-utils (ab), nginx-light, and the rvs binary
 # (target/release/rvs, built if missing; or RVS=/path/to/rvs).
 #
@@ -98,6 +100,7 @@ conn_max = 1048576
 admin_socket = "$DIR/rvs.sock"
 http_listen = "127.0.0.1:9180"
 tun_addrs = ["10.255.255.1/24"]
+output = "${RVS_OUTPUT:-raw}"
 [[service]]
 proto = "udp"
 vip = "10.0.0.100"
