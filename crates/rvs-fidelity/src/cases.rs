@@ -255,15 +255,31 @@ fn lnc_cmp(c: &mut Checks, id: &str, kt: &str, rt: &str, keep: &[u16], tol: i64)
     }
 }
 
+/// The section titled `title` (a prefix) on both sides, or else a failing check `id` that says
+/// which side lacks it.
+fn both_sections<'a>(
+    c: &mut Checks,
+    id: &str,
+    title: &str,
+    ks: &'a [(String, Vec<String>)],
+    rs: &'a [(String, Vec<String>)],
+) -> Option<(&'a [String], &'a [String])> {
+    match (parse::section(ks, title), parse::section(rs, title)) {
+        (Some(a), Some(b)) => Some((a, b)),
+        (a, b) => {
+            let has = |x: Option<&[String]>| x.map(|_| "present".to_string());
+            c.missing(id, &format!("section '{title}'"), has(a), has(b));
+            None
+        }
+    }
+}
+
 // ---- sched-distribution -------------------------------------------------------------------
 
 fn sched_cmp(c: &mut Checks, s: &str, k: &Side, r: &Side) {
     let (ks, rs) = (parse::sections(&k.output), parse::sections(&r.output));
     let title = format!("scheduler {s} ");
-    let (Some(kb), Some(rb)) = (parse::section(&ks, &title), parse::section(&rs, &title)) else {
-        let has =
-            |x: &[(String, Vec<String>)]| parse::section(x, &title).map(|_| "present".to_string());
-        c.missing("section", &format!("section '{title}'"), has(&ks), has(&rs));
+    let Some((kb, rb)) = both_sections(c, "section", &title, &ks, &rs) else {
         return;
     };
     let seq = |b: &[String]| {
@@ -432,14 +448,7 @@ fn incident_cmp(c: &mut Checks, k: &Side, r: &Side) {
         let g = |k: &str| f.get(k).cloned().unwrap_or_default();
         let id = format!("{}-reuse{}-nodest{}", g("death"), g("reuse"), g("nodest"));
         let title = format!("config {n}: {tag}");
-        let (Some(kb), Some(rb)) = (parse::section(&ks, &title), parse::section(&rs, &title))
-        else {
-            c.missing(
-                &id,
-                &format!("section '{title}'"),
-                Some("present".into()),
-                None,
-            );
+        let Some((kb, rb)) = both_sections(c, &id, &title, &ks, &rs) else {
             continue;
         };
         let get = |res: &[BTreeMap<String, String>], p: &str| summary_of(res, &n, p);
@@ -632,14 +641,7 @@ fn persistence_cmp(c: &mut Checks, k: &Side, r: &Side) {
     for e in ["0", "1"] {
         let title = format!("expire_quiescent_template={e}");
         let id = format!("eqt{e}");
-        let (Some(kb), Some(rb)) = (parse::section(&ks, &title), parse::section(&rs, &title))
-        else {
-            c.missing(
-                &id,
-                &format!("section '{title}'"),
-                Some("present".into()),
-                None,
-            );
+        let Some((kb, rb)) = both_sections(c, &id, &title, &ks, &rs) else {
             continue;
         };
         for phase in ["before", "after"] {
@@ -680,14 +682,7 @@ fn udp_removed_cmp(c: &mut Checks, k: &Side, r: &Side) {
     for n in ["0", "1"] {
         let title = format!("expire_nodest_conn={n}");
         let id = format!("nodest{n}");
-        let (Some(kb), Some(rb)) = (parse::section(&ks, &title), parse::section(&rs, &title))
-        else {
-            c.missing(
-                &id,
-                &format!("section '{title}'"),
-                Some("present".into()),
-                None,
-            );
+        let Some((kb, rb)) = both_sections(c, &id, &title, &ks, &rs) else {
             continue;
         };
         let d = |b: &[String], l: &str| {
