@@ -168,9 +168,10 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// Sends one whole IP packet (header included) on a raw `IPPROTO_RAW` socket to `dst`.
-pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> {
-    let r = match dst {
+/// Writes `dst` as a socket address into `slot` (a `sockaddr_in6`, large enough for either
+/// family) and returns its length.
+fn put_sockaddr(dst: std::net::IpAddr, slot: &mut libc::sockaddr_in6) -> libc::socklen_t {
+    match dst {
         std::net::IpAddr::V4(a) => {
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
@@ -180,20 +181,13 @@ pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> 
                 },
                 sin_zero: [0; 8],
             };
-            // SAFETY: `pkt` and `sa` are alive for the call and their lengths are passed.
-            unsafe {
-                libc::sendto(
-                    fd,
-                    pkt.as_ptr().cast(),
-                    pkt.len(),
-                    0,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as u32,
-                )
-            }
+            // SAFETY: a sockaddr_in fits in the sockaddr_in6 slot (16 <= 28 bytes), which is
+            // exclusively borrowed; write_unaligned needs no alignment.
+            unsafe { std::ptr::write_unaligned((slot as *mut libc::sockaddr_in6).cast(), sa) };
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
         }
         std::net::IpAddr::V6(a) => {
-            let sa = libc::sockaddr_in6 {
+            *slot = libc::sockaddr_in6 {
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: 0,
                 sin6_flowinfo: 0,
@@ -202,18 +196,26 @@ pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> 
                 },
                 sin6_scope_id: 0,
             };
-            // SAFETY: as above.
-            unsafe {
-                libc::sendto(
-                    fd,
-                    pkt.as_ptr().cast(),
-                    pkt.len(),
-                    0,
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of::<libc::sockaddr_in6>() as u32,
-                )
-            }
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
+    }
+}
+
+/// Sends one whole IP packet (header included) on a raw `IPPROTO_RAW` socket to `dst`.
+pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> {
+    // SAFETY: plain-data struct; all-zero is valid.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let len = put_sockaddr(dst, &mut sa);
+    // SAFETY: `pkt` and `sa` are alive for the call and their lengths are passed.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            pkt.as_ptr().cast(),
+            pkt.len(),
+            0,
+            (&sa as *const libc::sockaddr_in6).cast(),
+            len,
+        )
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
@@ -222,57 +224,42 @@ pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> 
 }
 
 /// Sends whole IP packets on a raw `IPPROTO_RAW` socket (header included), each to the
-/// destination given with it, with as few sendmmsg(2) calls as possible. Returns how many
-/// could not be sent (a message the kernel refuses is skipped).
-pub fn raw_sendmmsg(fd: RawFd, pkts: &[(&[u8], std::net::IpAddr)]) -> usize {
+/// destination given with it, with as few sendmmsg(2) calls as possible (64 per call).
+/// Returns how many could not be sent (a message the kernel refuses is skipped). Takes an
+/// iterator so that the caller needs no list of its own (nothing is allocated).
+pub fn raw_sendmmsg<'a>(
+    fd: RawFd,
+    pkts: impl IntoIterator<Item = (&'a [u8], std::net::IpAddr)>,
+) -> usize {
     const MAX: usize = 64;
+    let mut pkts = pkts.into_iter().peekable();
     let mut failed = 0;
-    let mut i = 0;
-    while i < pkts.len() {
-        let chunk = &pkts[i..(i + MAX).min(pkts.len())];
+    while pkts.peek().is_some() {
         // SAFETY: plain-data structs; all-zero is valid for each.
         let mut names: [libc::sockaddr_in6; MAX] = unsafe { std::mem::zeroed() };
         let mut iov: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
-        for (k, (p, dst)) in chunk.iter().enumerate() {
-            let len = match dst {
-                std::net::IpAddr::V4(a) => {
-                    let sa = libc::sockaddr_in {
-                        sin_family: libc::AF_INET as libc::sa_family_t,
-                        sin_port: 0,
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from_ne_bytes(a.octets()),
-                        },
-                        sin_zero: [0; 8],
-                    };
-                    // SAFETY: a sockaddr_in fits in the sockaddr_in6 slot (16 <= 28 bytes).
-                    unsafe {
-                        std::ptr::write((&mut names[k] as *mut libc::sockaddr_in6).cast(), sa)
-                    };
-                    std::mem::size_of::<libc::sockaddr_in>()
-                }
-                std::net::IpAddr::V6(a) => {
-                    names[k].sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                    names[k].sin6_addr.s6_addr = a.octets();
-                    std::mem::size_of::<libc::sockaddr_in6>()
-                }
-            };
+        let mut count = 0;
+        for (p, dst) in pkts.by_ref().take(MAX) {
+            let k = count;
+            let len = put_sockaddr(dst, &mut names[k]);
             iov[k].iov_base = p.as_ptr() as *mut libc::c_void;
             iov[k].iov_len = p.len();
             msgs[k].msg_hdr.msg_name = (&mut names[k] as *mut libc::sockaddr_in6).cast();
-            msgs[k].msg_hdr.msg_namelen = len as u32;
+            msgs[k].msg_hdr.msg_namelen = len;
             msgs[k].msg_hdr.msg_iov = &mut iov[k];
             msgs[k].msg_hdr.msg_iovlen = 1;
+            count += 1;
         }
         let mut done = 0;
-        while done < chunk.len() {
-            // SAFETY: msgs[done..chunk.len()] point into `names`, `iov` and the caller's
-            // packets, all alive for the call; the kernel reads them and writes msg_len.
+        while done < count {
+            // SAFETY: msgs[done..count] point into `names`, `iov` and the caller's packets,
+            // all alive for the call; the kernel reads them and writes msg_len.
             let n = unsafe {
                 libc::sendmmsg(
                     fd,
                     msgs[done..].as_mut_ptr(),
-                    (chunk.len() - done) as u32,
+                    (count - done) as u32,
                     libc::MSG_DONTWAIT,
                 )
             };
@@ -288,7 +275,6 @@ pub fn raw_sendmmsg(fd: RawFd, pkts: &[(&[u8], std::net::IpAddr)]) -> usize {
                 done += n as usize;
             }
         }
-        i += chunk.len();
     }
     failed
 }

@@ -187,18 +187,14 @@ impl RawSink {
         if self.n == 0 {
             return;
         }
-        let mut v4: Vec<(&[u8], std::net::IpAddr)> = Vec::with_capacity(self.n);
-        let mut v6: Vec<(&[u8], std::net::IpAddr)> = Vec::new();
-        for k in 0..self.n {
-            let p = &self.arena[k * self.slot..k * self.slot + self.lens[k]];
-            if self.dsts[k].is_ipv4() {
-                v4.push((p, self.dsts[k]));
-            } else {
-                v6.push((p, self.dsts[k]));
-            }
-        }
-        let f = crate::sys::raw_sendmmsg(self.fd4.as_raw_fd(), &v4)
-            + crate::sys::raw_sendmmsg(self.fd6.as_raw_fd(), &v6);
+        let (arena, lens, dsts, slot) = (&self.arena, &self.lens, &self.dsts, self.slot);
+        let queued = |v4: bool| {
+            (0..self.n)
+                .filter(move |&k| dsts[k].is_ipv4() == v4)
+                .map(move |k| (&arena[k * slot..k * slot + lens[k]], dsts[k]))
+        };
+        let f = crate::sys::raw_sendmmsg(self.fd4.as_raw_fd(), queued(true))
+            + crate::sys::raw_sendmmsg(self.fd6.as_raw_fd(), queued(false));
         self.failed += f as u64;
         self.n = 0;
     }
@@ -226,7 +222,7 @@ impl Sink for RawSink {
         };
         if pkt.len() > self.slot {
             let fd = if dst.is_ipv4() { &self.fd4 } else { &self.fd6 };
-            return crate::sys::raw_sendmmsg(fd.as_raw_fd(), &[(pkt, dst)]) == 0;
+            return crate::sys::raw_sendmmsg(fd.as_raw_fd(), [(pkt, dst)]) == 0;
         }
         if self.n == self.lens.len() {
             self.flush();
