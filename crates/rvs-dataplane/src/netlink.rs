@@ -280,68 +280,6 @@ fn is_exists(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == libc::EEXIST)
 }
 
-fn tun_rule_message(v6: bool, iif: &str, priority: u32) -> RuleMessage {
-    let mut m = RuleMessage::default();
-    m.header.family = if v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    };
-    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
-    m.header.table = 254;
-    m.attributes.push(RuleAttribute::Table(254));
-    m.attributes.push(RuleAttribute::Priority(priority));
-    m.attributes.push(RuleAttribute::Iifname(iif.to_string()));
-    m.attributes
-        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
-    m
-}
-
-fn fixed_rule_message(o: &NetObject) -> Option<RuleMessage> {
-    let NetObject::FixedRule {
-        v6,
-        fwmark,
-        iif,
-        proto,
-        to,
-        table,
-        priority,
-    } = o
-    else {
-        return None;
-    };
-    let mut m = RuleMessage::default();
-    m.header.family = if *v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    };
-    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
-    if *table < 256 {
-        m.header.table = *table as u8;
-    }
-    m.attributes.push(RuleAttribute::Table(*table));
-    m.attributes.push(RuleAttribute::Priority(*priority));
-    m.attributes
-        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
-    if *fwmark != 0 {
-        m.attributes.push(RuleAttribute::FwMark(*fwmark));
-        m.attributes.push(RuleAttribute::FwMask(u32::MAX));
-    }
-    if let Some(i) = iif {
-        m.attributes.push(RuleAttribute::Iifname(i.clone()));
-    }
-    if *proto != 0 {
-        m.attributes
-            .push(RuleAttribute::IpProtocol(IpProtocol::from(*proto as i32)));
-    }
-    if let Some((a, l)) = to {
-        m.header.dst_len = *l;
-        m.attributes.push(RuleAttribute::Destination(*a));
-    }
-    Some(m)
-}
-
 /// The fixed rules of the raw output mode, per family in use:
 ///
 /// * `fwmark MARK lookup main` (one below the steering rules): the daemon's own packets,
@@ -392,44 +330,85 @@ pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<N
     ]
 }
 
-fn rule_message(o: &NetObject) -> Option<RuleMessage> {
-    let NetObject::Rule {
-        src,
-        proto,
-        sport,
-        table,
-        priority,
-    } = o
-    else {
-        return None;
-    };
+/// A rule of rvs (routing protocol [`RTPROT_RVS`]) that looks up `table` at `priority`; the
+/// selectors are added by [`rule_message`].
+fn rule_base(v6: bool, table: u32, priority: u32) -> RuleMessage {
     let mut m = RuleMessage::default();
-    m.header.family = if src.is_ipv4() {
-        AddressFamily::Inet
-    } else {
+    m.header.family = if v6 {
         AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
     };
-    m.header.src_len = host_prefix(*src);
     m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
-    if *table < 256 {
-        m.header.table = *table as u8;
+    if table < 256 {
+        m.header.table = table as u8;
     }
-    m.attributes.push(RuleAttribute::Table(*table));
-    m.attributes.push(RuleAttribute::Priority(*priority));
-    m.attributes.push(RuleAttribute::Source(*src));
+    m.attributes.push(RuleAttribute::Table(table));
+    m.attributes.push(RuleAttribute::Priority(priority));
     m.attributes
         .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_RVS)));
-    if *proto != 0 {
-        m.attributes
-            .push(RuleAttribute::IpProtocol(IpProtocol::from(*proto as i32)));
-    }
-    if *sport != 0 {
-        m.attributes
-            .push(RuleAttribute::SourcePortRange(RulePortRange {
-                start: *sport,
-                end: *sport,
-            }));
-    }
+    m
+}
+
+/// The netlink message of a rule object (`None` for the other objects).
+fn rule_message(o: &NetObject) -> Option<RuleMessage> {
+    let ipproto = |p: u8| RuleAttribute::IpProtocol(IpProtocol::from(p as i32));
+    let m = match o {
+        NetObject::Rule {
+            src,
+            proto,
+            sport,
+            table,
+            priority,
+        } => {
+            let mut m = rule_base(src.is_ipv6(), *table, *priority);
+            m.header.src_len = host_prefix(*src);
+            m.attributes.push(RuleAttribute::Source(*src));
+            if *proto != 0 {
+                m.attributes.push(ipproto(*proto));
+            }
+            if *sport != 0 {
+                m.attributes
+                    .push(RuleAttribute::SourcePortRange(RulePortRange {
+                        start: *sport,
+                        end: *sport,
+                    }));
+            }
+            m
+        }
+        NetObject::TunRule { v6, iif, priority } => {
+            let mut m = rule_base(*v6, 254, *priority);
+            m.attributes.push(RuleAttribute::Iifname(iif.clone()));
+            m
+        }
+        NetObject::FixedRule {
+            v6,
+            fwmark,
+            iif,
+            proto,
+            to,
+            table,
+            priority,
+        } => {
+            let mut m = rule_base(*v6, *table, *priority);
+            if *fwmark != 0 {
+                m.attributes.push(RuleAttribute::FwMark(*fwmark));
+                m.attributes.push(RuleAttribute::FwMask(u32::MAX));
+            }
+            if let Some(i) = iif {
+                m.attributes.push(RuleAttribute::Iifname(i.clone()));
+            }
+            if *proto != 0 {
+                m.attributes.push(ipproto(*proto));
+            }
+            if let Some((a, l)) = to {
+                m.header.dst_len = *l;
+                m.attributes.push(RuleAttribute::Destination(*a));
+            }
+            m
+        }
+        _ => return None,
+    };
     Some(m)
 }
 
@@ -645,21 +624,8 @@ impl Net {
                 let m = route_message(*dst, *prefix, *table, self.ifindex)?;
                 self.handle.route().add(m).execute().await
             }
-            NetObject::Rule { .. } => {
+            NetObject::Rule { .. } | NetObject::TunRule { .. } | NetObject::FixedRule { .. } => {
                 let Some(m) = rule_message(o) else {
-                    return Ok(());
-                };
-                let mut req = self.handle.rule().add();
-                *req.message_mut() = m;
-                req.execute().await
-            }
-            NetObject::TunRule { v6, iif, priority } => {
-                let mut req = self.handle.rule().add();
-                *req.message_mut() = tun_rule_message(*v6, iif, *priority);
-                req.execute().await
-            }
-            NetObject::FixedRule { .. } => {
-                let Some(m) = fixed_rule_message(o) else {
                     return Ok(());
                 };
                 let mut req = self.handle.rule().add();
@@ -711,21 +677,12 @@ impl Net {
                     .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
                 self.handle.route().del(m).execute().await
             }
-            NetObject::Rule { .. } => match rule_message(o) {
-                Some(m) => self.handle.rule().del(m).execute().await,
-                None => Ok(()),
-            },
-            NetObject::TunRule { v6, iif, priority } => {
-                self.handle
-                    .rule()
-                    .del(tun_rule_message(*v6, iif, *priority))
-                    .execute()
-                    .await
+            NetObject::Rule { .. } | NetObject::TunRule { .. } | NetObject::FixedRule { .. } => {
+                match rule_message(o) {
+                    Some(m) => self.handle.rule().del(m).execute().await,
+                    None => Ok(()),
+                }
             }
-            NetObject::FixedRule { .. } => match fixed_rule_message(o) {
-                Some(m) => self.handle.rule().del(m).execute().await,
-                None => Ok(()),
-            },
             NetObject::Sysctl { path, old, .. } => {
                 if old.is_empty() {
                     return Ok(());
@@ -841,7 +798,7 @@ port = 5353
             ]
         );
         for o in local_icmp_rules(true, 1, 100, 900) {
-            let m = fixed_rule_message(&o).unwrap();
+            let m = rule_message(&o).unwrap();
             assert_eq!(m.header.family, AddressFamily::Inet6);
         }
     }
