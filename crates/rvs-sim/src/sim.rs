@@ -902,18 +902,7 @@ impl<'s, B: Balancer> World<'s, B> {
                     }
                     Answering::Silence => self.wait_tcp(a, p),
                     Answering::Unreachable => {
-                        let fail = self.neigh_fail(pod);
-                        let r = self.rtt(host) / 2;
-                        let slot = self.park(a, p);
-                        let tag = self.pending[slot as usize].tag;
-                        self.at(
-                            fail + r,
-                            Ev::Icmp {
-                                p: slot,
-                                tag,
-                                unreach: true,
-                            },
-                        );
+                        let slot = self.park_unreachable(a, p, pod, host);
                         self.arm_tcp(slot);
                     }
                 }
@@ -1057,6 +1046,25 @@ impl<'s, B: Balancer> World<'s, B> {
     fn wait_tcp(&mut self, a: &mut Pending, p: Option<u32>) {
         let slot = self.park(a, p);
         self.arm_tcp(slot);
+    }
+
+    /// Parks attempt `a` whose packet went to a gone pod that answers with nothing but the
+    /// director's neighbour failure: schedules the ICMP host unreachable that reaches the
+    /// client, and returns the pending slot (the caller arms its own retransmit timer).
+    fn park_unreachable(&mut self, a: &mut Pending, p: Option<u32>, pod: u32, host: u32) -> u32 {
+        let fail = self.neigh_fail(pod);
+        let r = self.rtt(host) / 2;
+        let slot = self.park(a, p);
+        let tag = self.pending[slot as usize].tag;
+        self.at(
+            fail + r,
+            Ev::Icmp {
+                p: slot,
+                tag,
+                unreach: true,
+            },
+        );
+        slot
     }
 
     fn park(&mut self, a: &mut Pending, p: Option<u32>) -> u32 {
@@ -1212,18 +1220,7 @@ impl<'s, B: Balancer> World<'s, B> {
                     }
                     Answering::Silence => self.wait_udp(a, p),
                     Answering::Unreachable => {
-                        let fail = self.neigh_fail(pod);
-                        let r = self.rtt(host) / 2;
-                        let slot = self.park(a, p);
-                        let tag = self.pending[slot as usize].tag;
-                        self.at(
-                            fail + r,
-                            Ev::Icmp {
-                                p: slot,
-                                tag,
-                                unreach: true,
-                            },
-                        );
+                        let slot = self.park_unreachable(a, p, pod, host);
                         self.arm_udp(slot);
                     }
                 }
