@@ -223,6 +223,39 @@ pub fn raw_send(fd: RawFd, pkt: &[u8], dst: std::net::IpAddr) -> io::Result<()> 
     Ok(())
 }
 
+/// Sends `msgs` with as few sendmmsg(2) calls as the kernel allows; a message it refuses is
+/// skipped and counted. Returns how many were refused.
+///
+/// # Safety
+/// Every header in `msgs` must point at a name, an iovec and data that stay alive and
+/// unchanged for the call.
+unsafe fn send_all(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> usize {
+    let (mut done, mut failed) = (0, 0);
+    while done < msgs.len() {
+        // SAFETY: the caller guarantees what the headers point at; the kernel reads them and
+        // writes msg_len into msgs[done..], which we own.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                msgs[done..].as_mut_ptr(),
+                (msgs.len() - done) as u32,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // The first remaining message was refused: skip it.
+            failed += 1;
+            done += 1;
+        } else {
+            done += n as usize;
+        }
+    }
+    failed
+}
+
 /// Sends whole IP packets on a raw `IPPROTO_RAW` socket (header included), each to the
 /// destination given with it, with as few sendmmsg(2) calls as possible (64 per call).
 /// Returns how many could not be sent (a message the kernel refuses is skipped). Takes an
@@ -251,30 +284,57 @@ pub fn raw_sendmmsg<'a>(
             msgs[k].msg_hdr.msg_iovlen = 1;
             count += 1;
         }
-        let mut done = 0;
-        while done < count {
-            // SAFETY: msgs[done..count] point into `names`, `iov` and the caller's packets,
-            // all alive for the call; the kernel reads them and writes msg_len.
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    msgs[done..].as_mut_ptr(),
-                    (count - done) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n <= 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                // The first remaining message was refused: skip it.
-                failed += 1;
-                done += 1;
-            } else {
-                done += n as usize;
-            }
+        // SAFETY: msgs[..count] point into `names`, `iov` and the caller's packets, all
+        // alive until after the call.
+        failed += unsafe { send_all(fd, &mut msgs[..count]) };
+    }
+    failed
+}
+
+/// A send-only `AF_PACKET` socket (`SOCK_RAW`, protocol 0: it receives nothing): frames
+/// written to it go straight to a device's transmit path, with no IP output pass.
+pub fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a non-negative result is a new descriptor.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is fresh and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends whole Ethernet frames on an `AF_PACKET` socket, each out of the interface given
+/// with it, with as few sendmmsg(2) calls as possible (64 per call). Returns how many could
+/// not be sent. Like [`raw_sendmmsg`], it takes an iterator and allocates nothing.
+pub fn packet_sendmmsg<'a>(fd: RawFd, frames: impl IntoIterator<Item = (&'a [u8], u32)>) -> usize {
+    const MAX: usize = 64;
+    let mut frames = frames.into_iter().peekable();
+    let mut failed = 0;
+    while frames.peek().is_some() {
+        // SAFETY: plain-data structs; all-zero is valid for each.
+        let mut names: [libc::sockaddr_ll; MAX] = unsafe { std::mem::zeroed() };
+        let mut iov: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        let mut count = 0;
+        for (f, ifindex) in frames.by_ref().take(MAX) {
+            let k = count;
+            names[k].sll_family = libc::AF_PACKET as u16;
+            // The frame's own EtherType, in network order (bytes 12..14).
+            names[k].sll_protocol = f
+                .get(12..14)
+                .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]));
+            names[k].sll_ifindex = ifindex as i32;
+            iov[k].iov_base = f.as_ptr() as *mut libc::c_void;
+            iov[k].iov_len = f.len();
+            msgs[k].msg_hdr.msg_name = (&mut names[k] as *mut libc::sockaddr_ll).cast();
+            msgs[k].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msgs[k].msg_hdr.msg_iov = &mut iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+            count += 1;
         }
+        // SAFETY: msgs[..count] point into `names`, `iov` and the caller's frames, all alive
+        // until after the call.
+        failed += unsafe { send_all(fd, &mut msgs[..count]) };
     }
     failed
 }
