@@ -94,6 +94,10 @@ pub struct DataplaneStats {
     pub tx_packets: u64,
     /// Bytes written.
     pub tx_bytes: u64,
+    /// Packets of `tx_packets` sent as Ethernet frames to a next hop the kernel had resolved
+    /// (`output = "packet"`); the rest went through raw sockets or the TUN.
+    #[serde(default)]
+    pub frames_sent: u64,
     /// Read batches (one poll wake-up each); `rx_packets / rx_batches` is the batch size.
     pub rx_batches: u64,
     /// Packets dropped before the engine because they failed to parse, by

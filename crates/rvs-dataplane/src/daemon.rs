@@ -10,7 +10,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Mutex;
 
-use rvs_control::config::Config;
+use rvs_control::config::{Config, Output};
 use rvs_control::proto::{self, Request, Response};
 use rvs_core::Engine;
 use rvs_core::command::Command;
@@ -18,7 +18,7 @@ use rvs_core::profile::Profile;
 
 use crate::driver::{Driver, DriverConfig};
 use crate::netlink::{self, Net};
-use crate::tunloop::{self, CtlHandle};
+use crate::tunloop::{self, CtlHandle, SocketOutput};
 
 /// What `rvs daemon` is started with.
 #[derive(Clone, Debug)]
@@ -251,12 +251,27 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
     );
     let (ctl, rx, wake) = CtlHandle::new().map_err(|e| e.to_string())?;
     let (batch, mtu) = (cfg.dataplane.batch, cfg.dataplane.tun_mtu);
-    let raw_mark = (cfg.dataplane.output == rvs_control::config::Output::Raw)
-        .then_some(cfg.dataplane.output_mark);
+    let mark = cfg.dataplane.output_mark;
+    let (output, want) = match cfg.dataplane.output {
+        Output::Tun => (None, None),
+        Output::Raw => (
+            Some(SocketOutput {
+                mark,
+                next_hops: None,
+            }),
+            None,
+        ),
+        Output::Packet => {
+            let (tx, want) = tokio::sync::mpsc::unbounded_channel();
+            let next_hops = Some(crate::nexthop::Lookup::new(tx));
+            (Some(SocketOutput { mark, next_hops }), Some(want))
+        }
+    };
     let thread = std::thread::Builder::new()
         .name("rvs-packets".into())
-        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, raw_mark))
+        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, output))
         .map_err(|e| e.to_string())?;
+    let resolver = want.map(|w| tokio::spawn(crate::nexthop::run_resolver(w, ctl.clone(), mark)));
 
     let http = cfg.dataplane.http_listen;
     let control = Arc::new(Control {
@@ -316,6 +331,9 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         }
     }
     accept.abort();
+    if let Some(t) = resolver {
+        t.abort();
+    }
     if let Some(t) = http_task {
         t.abort();
     }

@@ -93,6 +93,9 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Read batches.
     pub rx_batches: u64,
+    /// Packets of `tx_packets` sent as Ethernet frames to a resolved next hop
+    /// (`output = "packet"`); the others went through a raw socket or the TUN.
+    pub frames_sent: u64,
     /// Parse failures by `Malformed::index`.
     pub malformed: [u64; Malformed::COUNT],
     /// Data-plane drops by `DpDrop` order.
@@ -342,6 +345,7 @@ impl Driver {
             rx_packets: c.rx_packets,
             rx_bytes: c.rx_bytes,
             tx_packets: c.tx_packets,
+            frames_sent: c.frames_sent,
             tx_bytes: c.tx_bytes,
             rx_batches: c.rx_batches,
             malformed: Malformed::ALL

@@ -20,6 +20,7 @@ pub mod driver;
 pub mod lab;
 pub mod metrics;
 pub mod netlink;
+pub mod nexthop;
 pub mod sys;
 pub mod tunloop;
 

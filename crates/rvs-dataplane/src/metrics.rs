@@ -281,14 +281,20 @@ pub fn render(s: &StateView) -> String {
     one_counter(
         &mut f,
         "rvs_dataplane_sent_packets",
-        "Packets written to the TUN device",
+        "Packets sent (frames, raw sockets or TUN writes, per dataplane.output)",
         dp.tx_packets,
     );
     one_counter(
         &mut f,
         "rvs_dataplane_sent_bytes",
-        "Bytes written to the TUN device",
+        "Bytes sent",
         dp.tx_bytes,
+    );
+    one_counter(
+        &mut f,
+        "rvs_dataplane_sent_frames",
+        "Packets of rvs_dataplane_sent_packets sent as Ethernet frames to a next hop the kernel had resolved (output = packet)",
+        dp.frames_sent,
     );
     one_counter(
         &mut f,

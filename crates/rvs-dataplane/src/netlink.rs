@@ -17,9 +17,9 @@
 //! | rule `from RS ipproto P sport PORT lookup reply_table priority rule_priority proto 73`, one per masquerading real server (no `ipproto`/`sport` for fwmark services or port 0) | replies from real servers of NAT services go into the TUN to be translated back to the VIP, instead of straight to the client |
 //! | rule `from RS ipproto icmp` (`ipv6-icmp`) `lookup reply_table`, one per masquerading real-server address | ICMP errors a real server sends about a NAT flow are translated back too; its other ICMP messages pass through the daemon unchanged |
 //! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
-//! | rule `fwmark output_mark lookup main priority rule_priority-1` (raw output; IPv4 and IPv6) | the same for what the daemon sends on its raw sockets, which carry `SO_MARK` = `output_mark` |
-//! | rule `iif lo to 169.254.0.0/16` (`fe80::/10`) `lookup main priority rule_priority-1` (raw output) | the director's link-local ICMP stays out of the rule below |
-//! | rule `iif lo ipproto icmp` (`ipv6-icmp`) `lookup reply_table priority rule_priority` (raw output) | ICMP errors the director's own kernel raises about packets the daemon forwarded (host unreachable when a real server's neighbour does not resolve) are translated back to the virtual service, as the kernel IPVS does on its LOCAL_OUT hook; the director's other ICMP to non-local destinations passes through the daemon unchanged |
+//! | rule `fwmark output_mark lookup main priority rule_priority-1` (packet or raw output; IPv4 and IPv6) | the same for what the daemon sends on its raw sockets, which carry `SO_MARK` = `output_mark` |
+//! | rule `iif lo to 169.254.0.0/16` (`fe80::/10`) `lookup main priority rule_priority-1` (packet or raw output) | the director's link-local ICMP stays out of the rule below |
+//! | rule `iif lo ipproto icmp` (`ipv6-icmp`) `lookup reply_table priority rule_priority` (packet or raw output) | ICMP errors the director's own kernel raises about packets the daemon forwarded (host unreachable when a real server's neighbour does not resolve) are translated back to the virtual service, as the kernel IPVS does on its LOCAL_OUT hook; the director's other ICMP to non-local destinations passes through the daemon unchanged |
 //!
 //! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter` = 0, or 2 when
 //! `net.ipv4.conf.all.rp_filter` is not 0 (loose: the translated packets re-enter through the TUN with the client's source address,
@@ -546,7 +546,7 @@ impl Net {
                     iif: tun.clone(),
                     priority: cfg.dataplane.rule_priority.saturating_sub(1),
                 });
-                if cfg.dataplane.output == rvs_control::config::Output::Raw {
+                if cfg.dataplane.output != rvs_control::config::Output::Tun {
                     fixed.extend(local_icmp_rules(
                         v6,
                         cfg.dataplane.output_mark,

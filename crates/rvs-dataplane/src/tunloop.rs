@@ -1,15 +1,17 @@
 //! The TUN device and the packet thread's loop.
 //!
 //! One thread owns the [`Driver`] (and so the engine) and the TUN file descriptor. It reads
-//! up to `batch` packets with non-blocking `read(2)`s, processes each in place and writes the
-//! result back with one `write(2)`; then it runs due engine timers and serves control
+//! up to `batch` packets with non-blocking `read(2)`s, processes each in place and queues the
+//! result in a [`SocketSink`] (frames to resolved next hops and raw-socket packets, sent in
+//! order with one `sendmmsg(2)` per run at the end of the batch) or writes it back to the TUN
+//! with one `write(2)` (`output = "tun"`); then it runs due engine timers and serves control
 //! messages that arrived on its channel. When the device has nothing to read it sleeps in
 //! `poll(2)` on the TUN descriptor and an eventfd that control threads signal, with a timeout
 //! at the engine's next deadline. The engine is never behind a lock: the control threads
 //! reach it only through messages.
 //!
-//! Per packet this costs one `read` and one `write` system call and no allocation; the
-//! kernel copies the packet into and out of user space once each.
+//! Per packet this costs one `read` system call and no allocation; the kernel copies the
+//! packet into user space once, and out again once per `sendmmsg` batch.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -73,6 +75,8 @@ pub enum CtlMsg {
     },
     /// The prefixes now routed into the TUN (see `DriverConfig::routed`).
     SetRouted(Vec<(std::net::IpAddr, u8)>),
+    /// A fresh next-hop table from the resolver (`output = "packet"`).
+    SetNextHops(Arc<crate::nexthop::NextHops>),
     /// Leave the loop.
     Stop,
 }
@@ -139,63 +143,142 @@ impl CtlHandle {
         self.send(CtlMsg::SetRouted(routed));
     }
 
+    /// Hands the packet thread a next-hop table; `false` once the thread is gone.
+    pub fn set_next_hops(&self, t: Arc<crate::nexthop::NextHops>) -> bool {
+        self.send(CtlMsg::SetNextHops(t))
+    }
+
     /// Asks the packet thread to stop.
     pub fn stop(&self) {
         self.send(CtlMsg::Stop);
     }
 }
 
-/// Output through raw `IPPROTO_RAW` sockets, batched with sendmmsg(2): the kernel sends the
-/// packets as locally generated (output routing, neighbour, device), which skips the second
-/// IP input and forwarding pass a TUN write costs, and takes a whole batch per system call.
-/// Packets are copied into an output arena (they may come from the scratch buffer) and sent
-/// at [`RawSink::flush`].
-pub struct RawSink {
+/// Where one queued packet goes.
+#[derive(Clone, Copy)]
+enum Queued {
+    /// Raw IPv4 / IPv6 socket, to this destination.
+    Raw(std::net::IpAddr),
+    /// A frame out of this interface (the header is in the slot's headroom).
+    Frame(u32),
+}
+
+impl Queued {
+    /// Packets of the same class go out in one sendmmsg run.
+    fn class(self) -> u8 {
+        match self {
+            Queued::Raw(d) if d.is_ipv4() => 0,
+            Queued::Raw(_) => 1,
+            Queued::Frame(_) => 2,
+        }
+    }
+}
+
+/// Room in front of each queued packet for an Ethernet header.
+const HEADROOM: usize = 14;
+
+/// Output through sockets, batched with sendmmsg(2), instead of writes to the TUN.
+///
+/// Packets go on raw `IPPROTO_RAW` sockets: the kernel sends them as locally generated
+/// (output routing, neighbour, device), which skips the second IP input and forwarding pass a
+/// TUN write costs, and takes a whole batch per system call. With a next-hop table
+/// (`output = "packet"`, see [`crate::nexthop`]), packets whose next hop the kernel has
+/// resolved go instead as Ethernet frames on an `AF_PACKET` socket, straight to the egress
+/// device. Packets are copied into an output arena (they may come from the scratch buffer)
+/// and sent at [`SocketSink::flush`], in the order they were queued.
+pub struct SocketSink {
     fd4: std::os::fd::OwnedFd,
     fd6: std::os::fd::OwnedFd,
+    l2: Option<(std::os::fd::OwnedFd, crate::nexthop::Lookup)>,
     arena: Vec<u8>,
     slot: usize,
     lens: Vec<usize>,
-    dsts: Vec<std::net::IpAddr>,
+    queued: Vec<Queued>,
     n: usize,
     /// Packets the kernel refused.
     pub failed: u64,
+    /// Packets sent as frames.
+    pub frames: u64,
 }
 
-impl RawSink {
+impl SocketSink {
     /// Raw IPv4 and IPv6 sockets marked `mark` (`SO_MARK`: the rule `fwmark MARK lookup main`
-    /// keeps what they send out of the TUN) and room for `cap` packets of `slot` bytes.
-    pub fn new(cap: usize, slot: usize, mark: u32) -> io::Result<RawSink> {
+    /// keeps what they send out of the TUN), an `AF_PACKET` socket when `next_hops` is given,
+    /// and room for `cap` packets of `slot` bytes.
+    pub fn new(
+        cap: usize,
+        slot: usize,
+        mark: u32,
+        next_hops: Option<crate::nexthop::Lookup>,
+    ) -> io::Result<SocketSink> {
         let fd4 = crate::sys::raw_socket(libc::AF_INET, libc::IPPROTO_RAW)?;
         let fd6 = crate::sys::raw_socket(libc::AF_INET6, libc::IPPROTO_RAW)?;
         crate::sys::set_mark(fd4.as_raw_fd(), mark)?;
         crate::sys::set_mark(fd6.as_raw_fd(), mark)?;
-        Ok(RawSink {
+        let l2 = match next_hops {
+            Some(lk) => Some((crate::sys::packet_socket()?, lk)),
+            None => None,
+        };
+        let slot = slot + HEADROOM;
+        Ok(SocketSink {
             fd4,
             fd6,
+            l2,
             arena: vec![0u8; cap * slot],
             slot,
             lens: vec![0; cap],
-            dsts: vec![std::net::IpAddr::from([0u8; 4]); cap],
+            queued: vec![Queued::Frame(0); cap],
             n: 0,
             failed: 0,
+            frames: 0,
         })
     }
 
-    /// Sends what is queued.
-    pub fn flush(&mut self) {
-        if self.n == 0 {
-            return;
+    /// Takes a next-hop table the resolver published.
+    pub fn set_next_hops(&mut self, t: Arc<crate::nexthop::NextHops>) {
+        if let Some((_, lk)) = self.l2.as_mut() {
+            lk.set(t);
         }
-        let (arena, lens, dsts, slot) = (&self.arena, &self.lens, &self.dsts, self.slot);
-        let queued = |v4: bool| {
-            (0..self.n)
-                .filter(move |&k| dsts[k].is_ipv4() == v4)
-                .map(move |k| (&arena[k * slot..k * slot + lens[k]], dsts[k]))
-        };
-        let f = crate::sys::raw_sendmmsg(self.fd4.as_raw_fd(), queued(true))
-            + crate::sys::raw_sendmmsg(self.fd6.as_raw_fd(), queued(false));
-        self.failed += f as u64;
+    }
+
+    /// Sends what is queued, in order: each run of packets of one class in one sendmmsg.
+    pub fn flush(&mut self) {
+        let (arena, lens, queued, slot) = (&self.arena, &self.lens, &self.queued, self.slot);
+        let mut start = 0;
+        while start < self.n {
+            let class = queued[start].class();
+            let end = (start..self.n)
+                .find(|&k| queued[k].class() != class)
+                .unwrap_or(self.n);
+            let run = start..end;
+            self.failed += match class {
+                2 => {
+                    let fd = self.l2.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd());
+                    self.frames += run.len() as u64;
+                    crate::sys::packet_sendmmsg(
+                        fd,
+                        run.map(|k| match queued[k] {
+                            Queued::Frame(ifx) => (&arena[k * slot..k * slot + lens[k]], ifx),
+                            Queued::Raw(_) => unreachable!("a run holds one class"),
+                        }),
+                    )
+                }
+                c => {
+                    let fd = if c == 0 { &self.fd4 } else { &self.fd6 };
+                    crate::sys::raw_sendmmsg(
+                        fd.as_raw_fd(),
+                        run.map(|k| match queued[k] {
+                            Queued::Raw(dst) => (
+                                &arena[k * slot + HEADROOM..k * slot + HEADROOM + lens[k]],
+                                dst,
+                            ),
+                            Queued::Frame(_) => unreachable!("a run holds one class"),
+                        }),
+                    )
+                }
+            } as u64;
+            start = end;
+        }
         self.n = 0;
     }
 }
@@ -214,23 +297,37 @@ fn dst_of(pkt: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
-impl Sink for RawSink {
+impl Sink for SocketSink {
     #[inline]
     fn send(&mut self, pkt: &[u8]) -> bool {
         let Some(dst) = dst_of(pkt) else {
             return false;
         };
-        if pkt.len() > self.slot {
+        if pkt.len() + HEADROOM > self.slot {
             let fd = if dst.is_ipv4() { &self.fd4 } else { &self.fd6 };
             return crate::sys::raw_sendmmsg(fd.as_raw_fd(), [(pkt, dst)]) == 0;
         }
+        let route = match self.l2.as_mut() {
+            Some((_, lk)) => lk.route(dst, pkt.len()),
+            None => crate::nexthop::Route::Raw,
+        };
         if self.n == self.lens.len() {
             self.flush();
         }
         let k = self.n;
-        self.arena[k * self.slot..k * self.slot + pkt.len()].copy_from_slice(pkt);
-        self.lens[k] = pkt.len();
-        self.dsts[k] = dst;
+        let base = k * self.slot;
+        self.arena[base + HEADROOM..base + HEADROOM + pkt.len()].copy_from_slice(pkt);
+        match route {
+            crate::nexthop::Route::Frame(nh) => {
+                self.arena[base..base + HEADROOM].copy_from_slice(&nh.header);
+                self.lens[k] = pkt.len() + HEADROOM;
+                self.queued[k] = Queued::Frame(nh.ifindex);
+            }
+            crate::nexthop::Route::Raw => {
+                self.lens[k] = pkt.len();
+                self.queued[k] = Queued::Raw(dst);
+            }
+        }
         self.n += 1;
         true
     }
@@ -291,7 +388,7 @@ pub fn apply_config(
 }
 
 /// Serves one control message; `false` means stop.
-fn serve(d: &mut Driver, m: CtlMsg) -> bool {
+fn serve(d: &mut Driver, sink: Option<&mut SocketSink>, m: CtlMsg) -> bool {
     match m {
         CtlMsg::Request(req, reply) => {
             let _ = reply.send(d.request(req));
@@ -309,8 +406,22 @@ fn serve(d: &mut Driver, m: CtlMsg) -> bool {
             d.set_routed(r);
             true
         }
+        CtlMsg::SetNextHops(t) => {
+            if let Some(s) = sink {
+                s.set_next_hops(t);
+            }
+            true
+        }
         CtlMsg::Stop => false,
     }
+}
+
+/// How the packet thread sends, when not by writes to the TUN.
+pub struct SocketOutput {
+    /// `SO_MARK` of the raw sockets.
+    pub mark: u32,
+    /// The next-hop lookup, for frames (`output = "packet"`).
+    pub next_hops: Option<crate::nexthop::Lookup>,
 }
 
 /// The packet thread: runs until [`CtlHandle::stop`] or until every handle is dropped.
@@ -321,7 +432,7 @@ pub fn run(
     wake: Arc<EventFd>,
     batch: usize,
     mtu: u32,
-    raw_mark: Option<u32>,
+    output: Option<SocketOutput>,
 ) {
     if let Err(e) = dev.set_nonblocking(true) {
         tracing::error!("TUN: cannot set non-blocking mode: {e}");
@@ -334,11 +445,11 @@ pub fn run(
     let tun_fd = dev.as_raw_fd();
     let mut logged_read_error = false;
     let mut busy = 0u32;
-    let mut raw = if let Some(mark) = raw_mark {
-        match RawSink::new(batch * 2, slot, mark) {
+    let mut raw = if let Some(o) = output {
+        match SocketSink::new(batch * 2, slot, o.mark, o.next_hops) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!("raw output sockets: {e}; writing to the TUN instead");
+                tracing::warn!("output sockets: {e}; writing to the TUN instead");
                 None
             }
         }
@@ -388,11 +499,12 @@ pub fn run(
                 d.counters.dropped[crate::driver::DpDrop::WriteFailed as usize] += r.failed;
                 r.failed = 0;
             }
+            d.counters.frames_sent += std::mem::take(&mut r.frames);
         }
         loop {
             match rx.try_recv() {
                 Ok(m) => {
-                    if !serve(&mut d, m) {
+                    if !serve(&mut d, raw.as_mut(), m) {
                         return;
                     }
                 }

@@ -97,6 +97,16 @@ fn forwarding_dp(tag: &str, fwd: &str, v6: bool, dp: &str) {
     for _ in 0..3 {
         assert_eq!(udp_from(&u, sa(vip, 80)).0, first);
     }
+
+    // The output path that carried it: frames to resolved next hops by default
+    // (`output = "packet"`), none with the other modes.
+    let dpst = &rvs_state(&env)["dataplane"];
+    let frames = dpst["frames_sent"].as_u64().expect("frames_sent");
+    if dp.contains("output") {
+        assert_eq!(frames, 0, "{dp}: {dpst}");
+    } else {
+        assert!(frames > 0, "output = packet sent no frame: {dpst}");
+    }
 }
 
 #[test]
@@ -108,15 +118,142 @@ fn nat_ipv4() {
     forwarding("n4", "masq", false);
 }
 
-/// The same with the other output mode: packets written back to the TUN.
+/// The same with the other output modes: raw sockets only, and writes back to the TUN.
 #[test]
-fn nat_and_tunnel_with_tun_output() {
-    if skip("nat_and_tunnel_with_tun_output") {
+fn nat_and_tunnel_with_the_other_output_modes() {
+    if skip("nat_and_tunnel_with_the_other_output_modes") {
         return;
     }
     let _g = serial();
+    forwarding_dp("r4", "masq", false, "output = \"raw\"");
+    forwarding_dp("r6", "tunnel", true, "output = \"raw\"");
     forwarding_dp("o4", "masq", false, "output = \"tun\"");
     forwarding_dp("o6", "tunnel", true, "output = \"tun\"");
+}
+
+/// `output = "packet"` sends frames to the MAC address the kernel resolved, but follows the
+/// kernel's neighbour state (`rvs-dataplane/src/nexthop.rs`). Here the real server goes
+/// silent on a link that stays up (its address is removed: it neither answers ARP nor takes
+/// the frames). The director's kernel probes it, the entry turns `FAILED`, the packets go
+/// through the raw socket again, and the client's connect fails with "host unreachable"
+/// from the director, as with kernel forwarding. A fast path that kept the cached MAC would
+/// send frames into the void and every connect would time out. When the address comes
+/// back, the kernel resolves it again and frames resume. Neighbour timers on the director
+/// are shortened (reachable 0.5 s, first probe after 1 s, probes 0.2 s apart) so that this
+/// takes seconds, not a minute.
+#[test]
+fn a_silent_real_server_is_declared_failed_by_the_kernels_neighbour_probes() {
+    if skip("a_silent_real_server_is_declared_failed_by_the_kernels_neighbour_probes") {
+        return;
+    }
+    let _g = serial();
+    let env = Env::start(
+        "nud",
+        1,
+        80,
+        "safe",
+        &service("tcp", false, 80, "rr", "masq", &[1]),
+    );
+    let (lb, rs) = (env.t.lb.clone(), env.t.rs[0].clone());
+    for (k, v) in [
+        ("base_reachable_time_ms", "500"),
+        ("delay_first_probe_time", "1"),
+        ("retrans_time_ms", "200"),
+    ] {
+        env.t
+            .lab
+            .sysctl(&lb, &format!("net.ipv4.neigh.l1.{k}"), v)
+            .unwrap();
+    }
+    let vip = Topology::vip(false);
+    let frames = || {
+        rvs_state(&env)["dataplane"]["frames_sent"]
+            .as_u64()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(curl(&env, vip, 80), "rs1");
+    }
+    assert!(
+        frames() > 0,
+        "no frame sent: {}",
+        rvs_state(&env)["dataplane"]
+    );
+    let neigh = || {
+        env.t
+            .lab
+            .exec_timeout(
+                &lb,
+                &["ip", "neigh", "show", "10.2.1.2", "dev", "l1"],
+                Duration::from_secs(5),
+            )
+            .map(|o| stdout(&o))
+            .unwrap_or_default()
+    };
+    let rs_addr = format!("{}/24", topo::rs4(1));
+    env.t
+        .lab
+        .ip(&["-n", &rs, "addr", "del", &rs_addr, "dev", "e0"])
+        .unwrap();
+    let to = sa(vip, 80);
+    let attempt = || {
+        env.t
+            .lab
+            .in_netns(&env.t.client, move || {
+                std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1))
+            })
+            .unwrap()
+    };
+    let t0 = Instant::now();
+    let mut seen = Vec::new();
+    while t0.elapsed() < Duration::from_secs(20) && seen.len() < 30 {
+        let r = attempt();
+        let unreachable = matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::HostUnreachable);
+        seen.push(
+            r.map(|_| "connected".to_string())
+                .unwrap_or_else(|e| e.to_string()),
+        );
+        if unreachable {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains("No route to host")),
+        "no host unreachable after {:?}: {seen:?}; director's entry: {}\n{}\n{}",
+        t0.elapsed(),
+        neigh(),
+        rvs_state(&env)["dataplane"],
+        env.log()
+    );
+    assert!(!seen.iter().any(|l| l == "connected"), "{seen:?}");
+
+    // The server comes back: the kernel resolves it again and frames resume.
+    env.t
+        .lab
+        .ip(&["-n", &rs, "addr", "add", &rs_addr, "dev", "e0"])
+        .unwrap();
+    // (Its default route went with the address.)
+    env.t
+        .lab
+        .ip(&["-n", &rs, "route", "replace", "default", "via", "10.2.1.1"])
+        .unwrap();
+    let t1 = Instant::now();
+    while attempt().is_err() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(10),
+            "no connection after the server came back; director's entry: {}",
+            neigh()
+        );
+    }
+    let mid = frames();
+    for _ in 0..3 {
+        assert_eq!(curl(&env, vip, 80), "rs1");
+    }
+    assert!(
+        frames() > mid,
+        "no frames after it came back: {}",
+        rvs_state(&env)["dataplane"]
+    );
 }
 
 #[test]
@@ -329,8 +466,8 @@ fn icmp_errors_from_the_director_reach_the_client_translated() {
     // kernel answers the forwarded SYN with "host unreachable" (IPv6: "address unreachable").
     // The kernel IPVS translates that error on LOCAL_OUT, so the client's connect fails with
     // EHOSTUNREACH; untranslated it would quote client -> real server, match no socket and
-    // the connect would time out (fidelity case incident-linkdown). Raw output only: with
-    // `output = "tun"` the connect times out (see the README's partial list).
+    // the connect would time out (fidelity case incident-linkdown). Packet and raw output
+    // only: with `output = "tun"` the connect times out (see the README's partial list).
     for v6 in [false, true] {
         let env = Env::start(
             "id",

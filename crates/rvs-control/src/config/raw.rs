@@ -455,15 +455,16 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
         None => 64,
     };
     let output = match &rd.output {
-        None => super::Output::Raw,
+        None => super::Output::Packet,
         Some(o) => match o.get_ref().as_str() {
+            "packet" => super::Output::Packet,
             "raw" => super::Output::Raw,
             "tun" => super::Output::Tun,
             other => {
                 return Err(c.err(
                     o,
                     "dataplane.output",
-                    format!("'{other}' is not raw or tun"),
+                    format!("'{other}' is not packet, raw or tun"),
                 ));
             }
         },
