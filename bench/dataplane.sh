@@ -6,7 +6,7 @@
 #   gen (client) ── lb (forwarder / nft DNAT / rvs daemon) ── be (real server)
 #
 # Usage (as root):  bench/dataplane.sh [SECONDS]        (default 5 s per measurement)
-#   RVS_OUTPUT=tun   rvs writes packets back to the TUN instead of raw sockets (dataplane.output)
+#   RVS_OUTPUT=MODE  dataplane.output of rvs: packet (default), raw or tun
 #   BENCH_PERF=FILE  perf record of the daemon while it forwards UDP
 # Needs: iproute2, nftables, apache2-utils (ab), nginx-light, and the rvs binary
 # (target/release/rvs, built if missing; or RVS=/path/to/rvs).
@@ -100,7 +100,7 @@ conn_max = 1048576
 admin_socket = "$DIR/rvs.sock"
 http_listen = "127.0.0.1:9180"
 tun_addrs = ["10.255.255.1/24"]
-output = "${RVS_OUTPUT:-raw}"
+output = "${RVS_OUTPUT:-packet}"
 [[service]]
 proto = "udp"
 vip = "10.0.0.100"
@@ -130,11 +130,11 @@ fi
 RVS_PPS=$(udp_pps 10.0.0.100)
 [ -n "$PERF" ] && wait "$PERF"
 if command -v curl >/dev/null; then
-	x $LB curl -s http://127.0.0.1:9180/metrics | grep -E '^rvs_dataplane_(received_packets|read_batches|sent_packets|dropped_packets_total\{reason="write)' >&2 || true
+	x $LB curl -s http://127.0.0.1:9180/metrics | grep -E '^rvs_dataplane_(received_packets|read_batches|sent_packets|sent_frames|dropped_packets_total\{reason="write)' >&2 || true
 fi
 RVS_CPS=$(tcp_cps 10.0.0.100:81)
 RVS_SOCKET="$DIR/rvs.sock" "$RVS" adm -L -n --stats >&2 || true
-kill -TERM $DAEMON; wait $DAEMON 2>/dev/null || true; DAEMON=""
+kill -TERM $DAEMON; wait $DAEMON 2>/dev/null || true; DAEMON=""; [ -n "${BENCH_LOG:-}" ] && cp "$DIR/rvs.log" "$BENCH_LOG"
 
 echo "== (b) nftables DNAT (conntrack)" >&2
 x $LB nft -f - <<EOF
