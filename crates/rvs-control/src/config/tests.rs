@@ -217,6 +217,23 @@ fn semantic_errors_name_the_field_path() {
     let ok = parse(&BASE.replace("[dataplane]", "[dataplane]\noutput_mark = 0x10"));
     assert_eq!(ok.unwrap().dataplane.output_mark, 0x10);
     assert_eq!(parse("").unwrap().dataplane.output_mark, 0x7373);
+
+    // Output modes: frames to resolved next hops by default; an unknown mode names the field
+    // and the modes there are.
+    use crate::config::Output;
+    assert_eq!(parse("").unwrap().dataplane.output, Output::Packet);
+    for (text, mode) in [
+        ("packet", Output::Packet),
+        ("raw", Output::Raw),
+        ("tun", Output::Tun),
+    ] {
+        let line = format!("[dataplane]\noutput = \"{text}\"");
+        let ok = parse(&BASE.replace("[dataplane]", &line)).unwrap();
+        assert_eq!(ok.dataplane.output, mode, "{text}");
+    }
+    let e = err(&BASE.replace("[dataplane]", "[dataplane]\noutput = \"xdp\""));
+    assert_eq!(e.field, "dataplane.output", "{e}");
+    assert!(e.message.contains("'xdp' is not packet, raw or tun"), "{e}");
 }
 
 #[test]
