@@ -18,8 +18,9 @@
 //! - **The packet thread** looks each output packet's destination up in its current table
 //!   ([`Lookup`]) and sends a frame when the kernel has a usable next hop, and the packet on
 //!   the raw socket otherwise. The raw socket stays the authority: unknown destinations, next
-//!   hops that are not Ethernet, routes of any type but unicast, multipath routes, packets
-//!   over the MTU, and neighbours that are not resolved (`INCOMPLETE`, `FAILED`) all take it,
+//!   hops that are not Ethernet, routes of any type but unicast, encapsulating routes, packets
+//!   over the MTU, link-local and multicast destinations, and neighbours that are not
+//!   resolved (`INCOMPLETE`, `FAILED`) all take it,
 //!   so the kernel resolves, queues, fragments or answers with an ICMP error exactly as before.
 //!
 //! Neighbour states, as the kernel's `neigh_resolve_output` treats them: `REACHABLE`,
@@ -33,13 +34,27 @@
 //! then on the raw socket carries its packets and the kernel's host-unreachable errors reach
 //! the client as before.
 //!
-//! What the frames skip: the director's netfilter `OUTPUT` and `POSTROUTING` hooks (and its
-//! conntrack), and its queueing discipline on the egress device is still used. Use
-//! `output = "raw"` where the node's own firewall must see the forwarded packets.
+//! What the frames skip: everything between the socket and the device in the director's IP
+//! output path — netfilter `OUTPUT` and `POSTROUTING` (and conntrack), IPsec (xfrm)
+//! policies, cgroup egress BPF programs. What they keep: the egress device's queueing
+//! discipline and tc filters (the `AF_PACKET` socket carries `SO_MARK` = `output_mark` like
+//! the raw ones). Routes with a lightweight-tunnel encapsulation (MPLS, seg6, BPF) are left
+//! to the raw socket. On a multipath route the frames follow the next hop the kernel picks
+//! for the destination alone (it hashes a forwarded packet's source too). The IPv6 MTU is
+//! taken from the link (not a lower `mtu6` set by a router advertisement). Use
+//! `output = "raw"` where any of these matter.
+//!
+//! Keeping the table honest: a destination stays tracked while the packet thread uses its
+//! entry (a flag per entry, read at each update) and is dropped after 60 s without use. The
+//! resolver's netlink requests go on their own connection, each update is bounded to 2 s
+//! (then the connection is replaced), and the packet thread stops trusting a table older than
+//! 3 s (every packet takes the raw socket until a fresh one arrives). Destinations beyond the
+//! 4096 tracked ones are asked about again at most once a minute.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -58,9 +73,19 @@ use crate::tunloop::CtlHandle;
 /// Most destinations the resolver tracks; further ones take the raw socket.
 pub const MAX_TRACKED: usize = 4096;
 
-/// A tracked destination nobody asked about again for this long is dropped (the packet
-/// thread asks again on its next packet to it).
+/// A tracked destination whose entry the packet thread has not used for this long is dropped
+/// (the packet thread asks again on its next packet to it).
 const TRACK_FOR: Duration = Duration::from_secs(60);
+
+/// The packet thread stops trusting a table this old (the resolver publishes every second).
+const STALE_TABLE: Duration = Duration::from_secs(3);
+
+/// Destinations asked about but never tracked (beyond [`MAX_TRACKED`]) are asked about again
+/// after this long.
+const ASK_AGAIN: Duration = Duration::from_secs(60);
+
+/// Longest a table update may take before the resolver gives up on its netlink connection.
+const UPDATE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How to send to one destination as an Ethernet frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +101,28 @@ pub struct NextHop {
     pub kick: bool,
 }
 
-/// Destination → next hop (`None`: resolved, and the raw socket must carry it).
-pub type NextHops = HashMap<IpAddr, Option<NextHop>>;
+/// One destination of a published table.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its next hop (`None`: resolved, and the raw socket must carry it).
+    pub hop: Option<NextHop>,
+    /// Set by the packet thread when it uses the entry; read by the resolver at the next
+    /// update to keep the destination tracked.
+    used: AtomicBool,
+}
+
+impl Entry {
+    /// An unused entry.
+    pub fn new(hop: Option<NextHop>) -> Entry {
+        Entry {
+            hop,
+            used: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Destination → next hop.
+pub type NextHops = HashMap<IpAddr, Entry>;
 
 /// The output route of one destination, as `RTM_GETROUTE` answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,6 +137,8 @@ pub struct RouteFacts {
     pub multipath: bool,
     /// Route MTU (a learned path MTU or an `mtu` metric).
     pub mtu: Option<u32>,
+    /// A lightweight-tunnel encapsulation (MPLS, seg6, BPF, …) the kernel would apply.
+    pub encap: bool,
 }
 
 /// One link, from `RTM_GETLINK`.
@@ -119,7 +166,9 @@ pub struct NeighFacts {
 /// Destinations that never take a frame: the raw socket handles them as the kernel would.
 fn frames_allowed(dst: IpAddr) -> bool {
     match dst {
-        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
+        IpAddr::V4(a) => {
+            !(a.is_multicast() || a.is_broadcast() || a.is_unspecified() || a.is_link_local())
+        }
         IpAddr::V6(a) => {
             !(a.is_multicast() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80)
         }
@@ -138,7 +187,7 @@ pub fn next_hop(
         return None;
     }
     let r = route?;
-    if !r.unicast || r.multipath || r.oif == 0 {
+    if !r.unicast || r.multipath || r.encap || r.oif == 0 {
         return None;
     }
     let link = links.get(&r.oif)?;
@@ -174,7 +223,9 @@ pub fn next_hop(
 /// The packet thread's side: the current table, what it asked for, what it kicked.
 pub struct Lookup {
     table: Arc<NextHops>,
+    published: std::time::Instant,
     asked: HashSet<IpAddr>,
+    asked_since: std::time::Instant,
     kicked: HashSet<IpAddr>,
     want: UnboundedSender<IpAddr>,
 }
@@ -191,39 +242,60 @@ pub enum Route {
 impl Lookup {
     /// An empty table; misses are asked of the resolver through `want`.
     pub fn new(want: UnboundedSender<IpAddr>) -> Lookup {
+        let now = std::time::Instant::now();
         Lookup {
             table: Arc::new(NextHops::new()),
+            published: now,
             asked: HashSet::new(),
+            asked_since: now,
             kicked: HashSet::new(),
             want,
         }
     }
 
-    /// Takes a table the resolver published.
-    pub fn set(&mut self, t: Arc<NextHops>) {
+    /// Takes a table the resolver published at `now`.
+    pub fn set(&mut self, t: Arc<NextHops>, now: std::time::Instant) {
+        self.asked.retain(|d| !t.contains_key(d));
         self.table = t;
-        self.asked.clear();
+        self.published = now;
         self.kicked.clear();
+    }
+
+    /// Once per batch: drops a table the resolver has not refreshed for [`STALE_TABLE`]
+    /// (every packet takes the raw socket until a fresh one comes), and forgets, every
+    /// [`ASK_AGAIN`], what was asked and never answered.
+    pub fn check(&mut self, now: std::time::Instant) {
+        if now.duration_since(self.published) > STALE_TABLE && !self.table.is_empty() {
+            tracing::warn!("next hops: no table update for 3 s; sending through the raw sockets");
+            self.table = Arc::new(NextHops::new());
+        }
+        if now.duration_since(self.asked_since) > ASK_AGAIN {
+            self.asked.clear();
+            self.asked_since = now;
+        }
     }
 
     /// How to send `len` bytes to `dst`.
     #[inline]
     pub fn route(&mut self, dst: IpAddr, len: usize) -> Route {
-        match self.table.get(&dst) {
-            Some(Some(nh)) if len <= nh.mtu as usize => {
+        let Some(e) = self.table.get(&dst) else {
+            if self.asked.len() < MAX_TRACKED && self.asked.insert(dst) {
+                let _ = self.want.send(dst);
+            }
+            return Route::Raw;
+        };
+        if !e.used.load(Ordering::Relaxed) {
+            e.used.store(true, Ordering::Relaxed);
+        }
+        match e.hop {
+            Some(nh) if len <= nh.mtu as usize => {
                 if nh.kick && self.kicked.insert(dst) {
                     Route::Raw
                 } else {
-                    Route::Frame(*nh)
+                    Route::Frame(nh)
                 }
             }
-            Some(_) => Route::Raw,
-            None => {
-                if self.asked.len() < MAX_TRACKED && self.asked.insert(dst) {
-                    let _ = self.want.send(dst);
-                }
-                Route::Raw
-            }
+            _ => Route::Raw,
         }
     }
 }
@@ -252,6 +324,7 @@ async fn route_facts(h: &Handle, dst: IpAddr, mark: u32) -> Option<RouteFacts> {
             RouteAttribute::Via(RouteVia::Inet(g)) => f.gateway = Some(IpAddr::V4(*g)),
             RouteAttribute::Via(RouteVia::Inet6(g)) => f.gateway = Some(IpAddr::V6(*g)),
             RouteAttribute::MultiPath(_) => f.multipath = true,
+            RouteAttribute::EncapType(_) | RouteAttribute::Encap(_) => f.encap = true,
             RouteAttribute::Metrics(ms) => {
                 for m in ms {
                     if let RouteMetric::Mtu(v) = m {
@@ -353,6 +426,13 @@ fn about_neighbours(m: &NetlinkMessage<RouteNetlinkMessage>) -> bool {
     )
 }
 
+/// A netlink connection for requests (notifications come on their own).
+fn request_handle() -> std::io::Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
 /// The resolver: answers the packet thread's questions (`want`) and republishes its table
 /// through `ctl` after the kernel's notifications about links, neighbours, routes or policy
 /// rules, and every second. Each update reads the links and the neighbour table (one dump
@@ -369,28 +449,27 @@ pub async fn run_resolver(mut want: UnboundedReceiver<IpAddr>, ctl: CtlHandle, m
         MulticastGroup::Ipv4Rule,
         MulticastGroup::Ipv6Rule,
     ];
-    let (mut events, handle) = match rtnetlink::new_multicast_connection(&groups) {
-        Ok((conn, handle, events)) => {
+    let mut events = match rtnetlink::new_multicast_connection(&groups) {
+        Ok((conn, _, events)) => {
             tokio::spawn(conn);
-            (Some(events), handle)
+            Some(events)
         }
         Err(e) => {
             tracing::warn!("next hops: no netlink notifications ({e}); refreshing every second");
-            match rtnetlink::new_connection() {
-                Ok((conn, handle, _)) => {
-                    tokio::spawn(conn);
-                    (None, handle)
-                }
-                Err(e) => {
-                    tracing::error!("next hops: netlink: {e}; every packet takes the raw socket");
-                    return;
-                }
-            }
+            None
+        }
+    };
+    let mut handle = match request_handle() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("next hops: netlink: {e}; every packet takes the raw socket");
+            return;
         }
     };
     let mut tracked: HashMap<IpAddr, tokio::time::Instant> = HashMap::new();
     let mut routes: HashMap<IpAddr, Option<RouteFacts>> = HashMap::new();
     let mut routes_at = tokio::time::Instant::now();
+    let mut published: Arc<NextHops> = Arc::new(NextHops::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let mut reroute = events.is_none();
@@ -406,12 +485,12 @@ pub async fn run_resolver(mut want: UnboundedReceiver<IpAddr>, ctl: CtlHandle, m
                 }
             } => match ev {
                 Some((m, _)) => reroute |= !about_neighbours(&m),
-                None => events = None,
+                None => {
+                    tracing::warn!("next hops: netlink notifications ended; refreshing every second");
+                    events = None;
+                }
             },
-            _ = tick.tick() => {
-                let now = tokio::time::Instant::now();
-                tracked.retain(|_, t| now.duration_since(*t) < TRACK_FOR);
-            }
+            _ = tick.tick() => {}
         }
         tokio::time::sleep(GATHER).await;
         while let Ok(ip) = want.try_recv() {
@@ -422,31 +501,65 @@ pub async fn run_resolver(mut want: UnboundedReceiver<IpAddr>, ctl: CtlHandle, m
                 reroute |= !about_neighbours(&m);
             }
         }
+        // Renew what the packet thread used since the last update; drop the long unused.
+        let now = tokio::time::Instant::now();
+        for (d, e) in published.iter() {
+            if e.used.load(Ordering::Relaxed) {
+                if let Some(t) = tracked.get_mut(d) {
+                    *t = now;
+                }
+            }
+        }
+        tracked.retain(|_, t| now.duration_since(*t) < TRACK_FOR);
         if reroute || routes_at.elapsed() >= ROUTE_REFRESH {
             routes.clear();
-            routes_at = tokio::time::Instant::now();
+            routes_at = now;
         }
         routes.retain(|d, _| tracked.contains_key(d));
-        let links = links(&handle).await;
-        let neigh = neighbours(&handle).await;
-        let mut table = NextHops::with_capacity(tracked.len());
-        for &dst in tracked.keys() {
-            let r = match routes.get(&dst) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = route_facts(&handle, dst, mark).await;
-                    routes.insert(dst, r.clone());
-                    r
+        let update = build(&handle, &tracked, &mut routes, mark);
+        let table = match tokio::time::timeout(UPDATE_LIMIT, update).await {
+            Ok(t) => Arc::new(t),
+            Err(_) => {
+                tracing::warn!("next hops: netlink did not answer within 2 s; reconnecting");
+                routes.clear();
+                match request_handle() {
+                    Ok(h) => handle = h,
+                    Err(e) => tracing::error!("next hops: netlink: {e}"),
                 }
-            };
-            let nh = next_hop(dst, r.as_ref(), &links, &neigh);
-            tracing::trace!("next hop of {dst}: {nh:?} (route {r:?})");
-            table.insert(dst, nh);
-        }
-        if !ctl.set_next_hops(Arc::new(table)) {
+                continue;
+            }
+        };
+        if !ctl.set_next_hops(table.clone()) {
             return;
         }
+        published = table;
     }
+}
+
+/// One table from the kernel's links, neighbours and (cached) routes.
+async fn build(
+    h: &Handle,
+    tracked: &HashMap<IpAddr, tokio::time::Instant>,
+    routes: &mut HashMap<IpAddr, Option<RouteFacts>>,
+    mark: u32,
+) -> NextHops {
+    let links = links(h).await;
+    let neigh = neighbours(h).await;
+    let mut table = NextHops::with_capacity(tracked.len());
+    for &dst in tracked.keys() {
+        let r = match routes.get(&dst) {
+            Some(r) => r.clone(),
+            None => {
+                let r = route_facts(h, dst, mark).await;
+                routes.insert(dst, r.clone());
+                r
+            }
+        };
+        let nh = next_hop(dst, r.as_ref(), &links, &neigh);
+        tracing::trace!("next hop of {dst}: {nh:?} (route {r:?})");
+        table.insert(dst, Entry::new(nh));
+    }
+    table
 }
 
 #[cfg(test)]
@@ -586,7 +699,18 @@ mod tests {
         let mut tun = l.clone();
         tun.get_mut(&3).unwrap().ether = false;
         assert_eq!(next_hop(d, Some(&on_link()), &tun, &n), None);
-        for m in ["224.0.0.1", "255.255.255.255", "ff02::1", "fe80::1"] {
+        let encap = RouteFacts {
+            encap: true,
+            ..on_link()
+        };
+        assert_eq!(next_hop(d, Some(&encap), &l, &n), None);
+        for m in [
+            "224.0.0.1",
+            "255.255.255.255",
+            "169.254.1.1",
+            "ff02::1",
+            "fe80::1",
+        ] {
             assert_eq!(next_hop(ip(m), Some(&on_link()), &l, &n), None, "{m}");
         }
     }
@@ -604,10 +728,15 @@ mod tests {
         );
     }
 
+    fn table(d: IpAddr, hop: Option<NextHop>) -> Arc<NextHops> {
+        Arc::new(NextHops::from([(d, Entry::new(hop))]))
+    }
+
     #[test]
     fn lookup_asks_once_kicks_once_per_table_and_respects_the_mtu() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut lk = Lookup::new(tx);
+        let now = std::time::Instant::now();
         let d = ip("10.2.1.2");
         assert_eq!(lk.route(d, 100), Route::Raw);
         assert_eq!(lk.route(d, 100), Route::Raw);
@@ -615,21 +744,61 @@ mod tests {
         assert!(rx.try_recv().is_err(), "asked twice");
         let (l, n) = world(NeighbourState::Stale);
         let nh = next_hop(d, Some(&on_link()), &l, &n).unwrap();
-        lk.set(Arc::new(NextHops::from([(d, Some(nh))])));
+        let t = table(d, Some(nh));
+        lk.set(t.clone(), now);
+        assert!(!t[&d].used.load(Ordering::Relaxed));
         assert_eq!(
             lk.route(d, 100),
             Route::Raw,
             "the first packet kicks the kernel"
         );
+        assert!(t[&d].used.load(Ordering::Relaxed), "use is reported");
         assert_eq!(lk.route(d, 100), Route::Frame(nh));
         assert_eq!(lk.route(d, 1501), Route::Raw, "over the MTU");
-        lk.set(Arc::new(NextHops::from([(d, Some(nh))])));
+        lk.set(table(d, Some(nh)), now);
         assert_eq!(lk.route(d, 100), Route::Raw, "kicked again after an update");
-        lk.set(Arc::new(NextHops::from([(d, None)])));
+        lk.set(table(d, None), now);
         assert_eq!(lk.route(d, 100), Route::Raw);
         assert!(
             rx.try_recv().is_err(),
             "a resolved destination is not asked again"
+        );
+    }
+
+    #[test]
+    fn lookup_distrusts_an_old_table_and_asks_again_after_a_minute() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut lk = Lookup::new(tx);
+        let t0 = std::time::Instant::now();
+        let d = ip("10.2.1.2");
+        let (l, n) = world(NeighbourState::Reachable);
+        let nh = next_hop(d, Some(&on_link()), &l, &n).unwrap();
+        lk.set(table(d, Some(nh)), t0);
+        lk.check(t0 + Duration::from_secs(2));
+        assert_eq!(lk.route(d, 100), Route::Frame(nh));
+        lk.check(t0 + Duration::from_secs(4));
+        assert_eq!(lk.route(d, 100), Route::Raw, "a 4 s old table is dropped");
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            d,
+            "and the destination asked about again"
+        );
+        // Not answered (the resolver is full): not asked again until a minute has passed,
+        // even across table updates.
+        let other = ip("10.2.1.3");
+        lk.set(table(d, Some(nh)), t0 + Duration::from_secs(5));
+        assert_eq!(lk.route(other, 100), Route::Raw);
+        assert_eq!(rx.try_recv().unwrap(), other);
+        lk.set(table(d, Some(nh)), t0 + Duration::from_secs(6));
+        assert_eq!(lk.route(other, 100), Route::Raw);
+        assert!(rx.try_recv().is_err(), "asked again within the minute");
+        lk.check(t0 + Duration::from_secs(62));
+        lk.set(table(d, Some(nh)), t0 + Duration::from_secs(62));
+        assert_eq!(lk.route(other, 100), Route::Raw);
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            other,
+            "asked again after the minute"
         );
     }
 }

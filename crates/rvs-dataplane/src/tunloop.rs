@@ -10,8 +10,8 @@
 //! at the engine's next deadline. The engine is never behind a lock: the control threads
 //! reach it only through messages.
 //!
-//! Per packet this costs one `read` system call and no allocation; the kernel copies the
-//! packet into user space once, and out again once per `sendmmsg` batch.
+//! Per packet this costs one `read` system call, no allocation, and one copy each way between
+//! the kernel and user space; the output's system calls are one `sendmmsg` per batch.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -215,8 +215,15 @@ impl SocketSink {
         let fd6 = crate::sys::raw_socket(libc::AF_INET6, libc::IPPROTO_RAW)?;
         crate::sys::set_mark(fd4.as_raw_fd(), mark)?;
         crate::sys::set_mark(fd6.as_raw_fd(), mark)?;
-        let l2 = match next_hops {
-            Some(lk) => Some((crate::sys::packet_socket()?, lk)),
+        let l2 = match next_hops.map(|lk| (crate::sys::packet_socket(), lk)) {
+            Some((Ok(fd), lk)) => {
+                crate::sys::set_mark(fd.as_raw_fd(), mark)?;
+                Some((fd, lk))
+            }
+            Some((Err(e), _)) => {
+                tracing::warn!("AF_PACKET socket: {e}; sending through the raw sockets only");
+                None
+            }
             None => None,
         };
         let slot = slot + HEADROOM;
@@ -237,7 +244,14 @@ impl SocketSink {
     /// Takes a next-hop table the resolver published.
     pub fn set_next_hops(&mut self, t: Arc<crate::nexthop::NextHops>) {
         if let Some((_, lk)) = self.l2.as_mut() {
-            lk.set(t);
+            lk.set(t, std::time::Instant::now());
+        }
+    }
+
+    /// Once per batch: see [`crate::nexthop::Lookup::check`].
+    pub fn check_next_hops(&mut self, now: std::time::Instant) {
+        if let Some((_, lk)) = self.l2.as_mut() {
+            lk.check(now);
         }
     }
 
@@ -254,14 +268,16 @@ impl SocketSink {
             self.failed += match class {
                 2 => {
                     let fd = self.l2.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd());
-                    self.frames += run.len() as u64;
-                    crate::sys::packet_sendmmsg(
+                    let n = run.len();
+                    let failed = crate::sys::packet_sendmmsg(
                         fd,
                         run.map(|k| match queued[k] {
                             Queued::Frame(ifx) => (&arena[k * slot..k * slot + lens[k]], ifx),
                             Queued::Raw(_) => unreachable!("a run holds one class"),
                         }),
-                    )
+                    );
+                    self.frames += (n - failed) as u64;
+                    failed
                 }
                 c => {
                     let fd = if c == 0 { &self.fd4 } else { &self.fd6 };
@@ -304,6 +320,8 @@ impl Sink for SocketSink {
             return false;
         };
         if pkt.len() + HEADROOM > self.slot {
+            // Too big for a slot: after what is queued, straight out of the raw socket.
+            self.flush();
             let fd = if dst.is_ipv4() { &self.fd4 } else { &self.fd6 };
             return crate::sys::raw_sendmmsg(fd.as_raw_fd(), [(pkt, dst)]) == 0;
         }
@@ -495,6 +513,7 @@ pub fn run(
         }
         if let Some(r) = raw.as_mut() {
             r.flush();
+            r.check_next_hops(std::time::Instant::now());
             if r.failed > 0 {
                 d.counters.dropped[crate::driver::DpDrop::WriteFailed as usize] += r.failed;
                 r.failed = 0;

@@ -172,7 +172,8 @@ pub enum Output {
     /// The default, and the fastest: Ethernet frames on an `AF_PACKET` socket for
     /// destinations whose next hop the kernel has resolved (a sendmmsg(2) per batch, no IP
     /// output pass in the director's kernel), and `Raw` for every other packet. The frames
-    /// bypass the director's netfilter `OUTPUT`/`POSTROUTING` hooks.
+    /// bypass the director's IP output path (netfilter `OUTPUT`/`POSTROUTING`, IPsec
+    /// policies, cgroup egress BPF).
     Packet,
     /// Raw `IPPROTO_RAW` sockets, a sendmmsg(2) per batch: sent as locally generated
     /// packets, through the director's output routing, netfilter and neighbour code.
