@@ -6,7 +6,7 @@
 #   gen (client) ── lb (forwarder / nft DNAT / rvs daemon) ── be (real server)
 #
 # Usage (as root):  bench/dataplane.sh [SECONDS]        (default 5 s per measurement)
-#   RVS_OUTPUT=MODE  dataplane.output of rvs: packet (default), raw or tun
+#   RVS_OUTPUT=MODE  dataplane.output of rvs: packet (the bench's default), raw or tun
 #   BENCH_PERF=FILE  perf record of the daemon while it forwards UDP
 # Needs: iproute2, nftables, apache2-utils (ab), nginx-light, and the rvs binary
 # (target/release/rvs, built if missing; or RVS=/path/to/rvs).

@@ -24,8 +24,8 @@
 //! tunnel_src = ["10.255.255.2", "fd72:7673::2"]   # outer source of IPIP / IP6IP6
 //! admin_socket = "/run/rvs/rvs.sock"
 //! http_listen = "127.0.0.1:9180"                  # "" disables the HTTP endpoint
-//! output = "packet"             # packet (frames to resolved next hops, raw sockets for the
-//!                               # rest) | raw (raw sockets only) | tun (write back to the TUN)
+//! output = "raw"                # raw (raw sockets, the default) | packet (frames to resolved
+//!                               # next hops, raw sockets for the rest) | tun (write back to the TUN)
 //! output_mark = 0x7373          # SO_MARK of the raw output sockets (not 0)
 //!
 //! [[service]]
@@ -169,14 +169,15 @@ pub struct DataplaneSection {
 /// How the data plane hands processed packets back to the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// The default, and the fastest: Ethernet frames on an `AF_PACKET` socket for
+    /// The fastest (opt-in): Ethernet frames on an `AF_PACKET` socket for
     /// destinations whose next hop the kernel has resolved (a sendmmsg(2) per batch, no IP
     /// output pass in the director's kernel), and `Raw` for every other packet. The frames
     /// bypass the director's IP output path (netfilter `OUTPUT`/`POSTROUTING`, IPsec
     /// policies, cgroup egress BPF).
     Packet,
-    /// Raw `IPPROTO_RAW` sockets, a sendmmsg(2) per batch: sent as locally generated
-    /// packets, through the director's output routing, netfilter and neighbour code.
+    /// The default: raw `IPPROTO_RAW` sockets, a sendmmsg(2) per batch: sent as locally
+    /// generated packets, through the director's output routing, netfilter and neighbour
+    /// code.
     Raw,
     /// One write(2) per packet to the TUN: the kernel receives them as from the TUN and
     /// forwards them.

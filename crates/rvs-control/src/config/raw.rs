@@ -455,7 +455,7 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
         None => 64,
     };
     let output = match &rd.output {
-        None => super::Output::Packet,
+        None => super::Output::Raw,
         Some(o) => match o.get_ref().as_str() {
             "packet" => super::Output::Packet,
             "raw" => super::Output::Raw,

@@ -218,10 +218,10 @@ fn semantic_errors_name_the_field_path() {
     assert_eq!(ok.unwrap().dataplane.output_mark, 0x10);
     assert_eq!(parse("").unwrap().dataplane.output_mark, 0x7373);
 
-    // Output modes: frames to resolved next hops by default; an unknown mode names the field
-    // and the modes there are.
+    // Output modes: raw sockets by default; an unknown mode names the field and the modes
+    // there are.
     use crate::config::Output;
-    assert_eq!(parse("").unwrap().dataplane.output, Output::Packet);
+    assert_eq!(parse("").unwrap().dataplane.output, Output::Raw);
     for (text, mode) in [
         ("packet", Output::Packet),
         ("raw", Output::Raw),
