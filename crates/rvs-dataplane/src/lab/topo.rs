@@ -175,6 +175,39 @@ impl Topology {
                 lab.sysctl(ns, &format!("net.ipv4.conf.{k}.rp_filter"), "0")?;
             }
         }
+        self.wait_links_up()
+    }
+
+    /// Waits (at most 5 s) until every veth end of the lab is operationally up. The kernel
+    /// attaches a device's real queueing discipline in its link-watch work, which may run up
+    /// to a second (more on a loaded machine) after `ip link set up`; until then the device
+    /// has the `noop` qdisc and drops what it is given, so a lab's first SYN or ARP request
+    /// could be lost and a connect take a 1 s retransmission.
+    fn wait_links_up(&self) -> io::Result<()> {
+        let mut ends = vec![(self.client.clone(), "c0".to_string())];
+        ends.push((self.lb.clone(), "l0".to_string()));
+        for (i, ns) in self.rs.iter().enumerate() {
+            ends.push((self.lb.clone(), format!("l{}", i + 1)));
+            ends.push((ns.clone(), "e0".to_string()));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for (ns, dev) in &ends {
+            loop {
+                let o = self
+                    .lab
+                    .exec(ns, &["cat", &format!("/sys/class/net/{dev}/operstate")])?;
+                if String::from_utf8_lossy(&o.stdout).trim() == "up" {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "{ns}: link {dev} is not up after 5 s (operstate {})",
+                        String::from_utf8_lossy(&o.stdout).trim()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         Ok(())
     }
 
