@@ -248,10 +248,11 @@ impl SocketSink {
         }
     }
 
-    /// Once per batch: see [`crate::nexthop::Lookup::check`].
-    pub fn check_next_hops(&mut self, now: std::time::Instant) {
+    /// Once per batch: see [`crate::nexthop::Lookup::check`] (reads the clock only in
+    /// packet mode).
+    pub fn check_next_hops(&mut self) {
         if let Some((_, lk)) = self.l2.as_mut() {
-            lk.check(now);
+            lk.check(std::time::Instant::now());
         }
     }
 
@@ -513,7 +514,7 @@ pub fn run(
         }
         if let Some(r) = raw.as_mut() {
             r.flush();
-            r.check_next_hops(std::time::Instant::now());
+            r.check_next_hops();
             if r.failed > 0 {
                 d.counters.dropped[crate::driver::DpDrop::WriteFailed as usize] += r.failed;
                 r.failed = 0;
