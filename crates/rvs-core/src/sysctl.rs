@@ -295,7 +295,7 @@ mod tests {
     fn defaults_match_golden_spec_1_7() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/reference/ipvsadm-golden/sysctl-net.ipv4.vs-defaults.txt"
+            "/../../tests/fixtures/kernel-6.1/ipvsadm-golden/sysctl-net.ipv4.vs-defaults.txt"
         );
         let golden =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));

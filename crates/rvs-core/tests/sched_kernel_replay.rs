@@ -1,12 +1,10 @@
 //! Replays the real kernel's scheduling decisions (spec §4, §10.2).
 //!
-//! The expected values come from runs of `scenarios/sched-distribution.sh` in the Linux 6.1
-//! VM of `../shared/tools/kernel-ipvs`:
+//! The expected values come from runs of the `sched-distribution.sh` scenario on the real
+//! Linux 6.1 IPVS (Debian 6.1.0-56-amd64 in the project's kernel VM), kept in the repository:
 //!
-//! - `../shared/tools/kernel-ipvs/results/sched-distribution.output.txt` (weights 1 2 3), read
-//!   at test time from the directory next to the project, as CI lays it out;
-//! - `tests/data/sched-distribution-w321.output.txt` (weights 3 2 1: `-e W="3 2 1"`), kept in
-//!   the repository.
+//! - `tests/data/sched-distribution-w123.output.txt` (weights 1 2 3);
+//! - `tests/data/sched-distribution-w321.output.txt` (weights 3 2 1: `-e W="3 2 1"`).
 //!
 //! For each scheduler the scenario creates a NAT service on 10.0.0.100:800N, adds rs1, rs2, rs3
 //! (10.0.1N.2:80) with the given weights in that order (so the kernel lists rs3, rs2, rs1),
@@ -116,7 +114,7 @@ fn load(path: PathBuf, what: &str) -> Vec<Run> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read the kernel's results ({what}) at {}: {e}\n\
-             The project expects ../shared (tools/kernel-ipvs) next to its checkout.",
+             It belongs to the repository (crates/rvs-core/tests/data).",
             path.display()
         )
     });
@@ -129,11 +127,11 @@ fn load(path: PathBuf, what: &str) -> Vec<Run> {
     runs
 }
 
-fn shared_results() -> Vec<Run> {
+fn w123_results() -> Vec<Run> {
     let path = std::env::var_os("RVS_KERNEL_RESULTS").map_or_else(
         || {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/tools/kernel-ipvs/results/sched-distribution.output.txt")
+                .join("tests/data/sched-distribution-w123.output.txt")
         },
         PathBuf::from,
     );
@@ -410,7 +408,7 @@ const KERNEL_6_1: [&str; 13] = [
 
 #[test]
 fn kernel_replay_weights_1_2_3_spec_4() {
-    check_all(&shared_results(), &KERNEL_6_1);
+    check_all(&w123_results(), &KERNEL_6_1);
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn adm_lists_saves_and_restores_through_the_socket() {
     // A save file written by the real ipvsadm (Linux 6.1) is accepted.
     let golden = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/ipvsadm-golden/ipvsadm-S-n.txt"
+        "/../../tests/fixtures/kernel-6.1/ipvsadm-golden/ipvsadm-S-n.txt"
     ))
     .expect("golden save file");
     assert!(env.adm(&["-C"]).status.success());

@@ -14,9 +14,10 @@ use rvs_core::service::{Protocol, ServiceConfig, ServiceFlags, ServiceKey};
 use rvs_core::snapshot::{ConnView, DestView, InfoView, ServiceView, TotalsView};
 use rvs_core::stats::{Counters, Rates};
 
-/// Directory of the golden outputs (`/work/shared/reference/ipvsadm-golden` here).
+/// Directory of the golden outputs, captured from ipvsadm 1.31 on Linux 6.1
+/// (`tests/fixtures/kernel-6.1/README.md` says how).
 pub fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ipvsadm-golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kernel-6.1/ipvsadm-golden")
 }
 
 /// The text of one golden file; panics with a clear message when it is missing.
@@ -25,8 +26,8 @@ pub fn golden(name: &str) -> String {
     match std::fs::read(&p) {
         Ok(b) => String::from_utf8(b).expect("golden files are UTF-8"),
         Err(e) => panic!(
-            "golden file {} is missing ({e}); the golden tests need the shared reference \
-             outputs at ../../../shared/reference/ipvsadm-golden relative to crates/rvs-adm",
+            "golden file {} is missing ({e}); it belongs to the repository \
+             (tests/fixtures/kernel-6.1/ipvsadm-golden)",
             p.display()
         ),
     }
