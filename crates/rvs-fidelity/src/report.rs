@@ -211,6 +211,7 @@ mod tests {
             rule: "r".into(),
             kernel: "k".into(),
             rvs: "v".into(),
+            values: None,
             ok,
         }
     }
