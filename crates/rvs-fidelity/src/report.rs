@@ -13,8 +13,11 @@ pub enum Verdict {
     Agree,
     /// They differ, and this difference is not listed: the suite fails.
     Differ,
-    /// They differ, as listed in known-differences.toml.
+    /// They differ, as listed in known-differences.toml (both sides show the pinned values).
     Known(Known),
+    /// They differ, and known-differences.toml lists the check, but with other values: the
+    /// difference grew or changed, and the suite fails until the entry is reviewed.
+    Changed(Known),
     /// Listed in known-differences.toml, but they agree now: the suite fails until the
     /// entry is removed.
     Stale(Known),
@@ -23,7 +26,10 @@ pub enum Verdict {
 impl Verdict {
     /// Whether this verdict fails the suite.
     pub fn fails(&self) -> bool {
-        matches!(self, Verdict::Differ | Verdict::Stale(_))
+        matches!(
+            self,
+            Verdict::Differ | Verdict::Changed(_) | Verdict::Stale(_)
+        )
     }
 }
 
@@ -33,7 +39,8 @@ pub fn judge(c: &Check, known: &[Known]) -> Verdict {
         (true, None) => Verdict::Agree,
         (true, Some(k)) => Verdict::Stale(k.clone()),
         (false, None) => Verdict::Differ,
-        (false, Some(k)) => Verdict::Known(k.clone()),
+        (false, Some(k)) if k.matches(c) => Verdict::Known(k.clone()),
+        (false, Some(k)) => Verdict::Changed(k.clone()),
     }
 }
 
@@ -44,7 +51,7 @@ pub struct Totals {
     pub checks: usize,
     /// Agreeing.
     pub agree: usize,
-    /// Differing, not listed.
+    /// Differing, not listed (or listed with other values).
     pub differ: usize,
     /// Differing, listed.
     pub known: usize,
@@ -101,11 +108,20 @@ pub fn case_report(r: &CaseResult, known: &[Known]) -> (String, Totals) {
                 };
                 let _ = writeln!(body, "  agree  {}   [{shown}]", c.id);
             }
-            Verdict::Differ | Verdict::Known(_) | Verdict::Stale(_) => {
+            Verdict::Differ | Verdict::Changed(_) | Verdict::Known(_) | Verdict::Stale(_) => {
                 let tag = match &v {
                     Verdict::Differ => {
                         t.differ += 1;
                         "DIFFER".to_string()
+                    }
+                    Verdict::Changed(k) => {
+                        t.differ += 1;
+                        format!(
+                            "DIFFER: listed in known-differences.toml ({}), but not with these \
+                             values (it accepts kernel {}, rvs {}): the difference changed; review \
+                             it and the entry",
+                            k.kind, k.kernel, k.rvs
+                        )
                     }
                     Verdict::Known(k) => {
                         t.known += 1;
@@ -204,29 +220,106 @@ pub fn suite_report(results: &[CaseResult], known: &[Known]) -> (String, Totals)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::known::{Pin, Range};
 
-    fn check(id: &str, ok: bool) -> Check {
+    fn check(id: &str, ok: bool, k: (&str, f64), r: (&str, f64)) -> Check {
         Check {
             id: id.into(),
             rule: "r".into(),
-            kernel: "k".into(),
-            rvs: "v".into(),
-            values: None,
+            kernel: k.0.into(),
+            rvs: r.0.into(),
+            values: Some((k.1, r.1)),
             ok,
+        }
+    }
+
+    fn entry(id: &str, kernel: Pin, rvs: Pin) -> Known {
+        Known {
+            check: id.into(),
+            kind: "rvs-bug".into(),
+            reason: "x".into(),
+            kernel,
+            rvs,
         }
     }
 
     #[test]
     fn verdicts() {
-        let k = vec![Known {
-            check: "a/b".into(),
-            kind: "rvs-bug".into(),
-            reason: "x".into(),
-        }];
-        assert_eq!(judge(&check("a/c", true), &k), Verdict::Agree);
-        assert_eq!(judge(&check("a/c", false), &k), Verdict::Differ);
-        assert!(matches!(judge(&check("a/b", false), &k), Verdict::Known(_)));
-        let st = judge(&check("a/b", true), &k);
+        let k = vec![entry(
+            "a/b",
+            Pin::Text("0.50 (5 of 10)".into()),
+            Pin::Range(Range { min: 0.0, max: 0.1 }),
+        )];
+        let (k5, r0) = (("0.50 (5 of 10)", 0.5), ("0.00 (0 of 10)", 0.0));
+        assert_eq!(judge(&check("a/c", true, k5, k5), &k), Verdict::Agree);
+        assert_eq!(judge(&check("a/c", false, k5, r0), &k), Verdict::Differ);
+        // Listed, and both sides show the pinned values: known, does not fail.
+        let v = judge(&check("a/b", false, k5, r0), &k);
+        assert!(matches!(v, Verdict::Known(_)) && !v.fails());
+        // Listed, but the difference changed on either side: a difference.
+        let r2 = ("0.20 (2 of 10)", 0.2);
+        let v = judge(&check("a/b", false, k5, r2), &k);
+        assert!(matches!(v, Verdict::Changed(_)) && v.fails());
+        let k6 = ("0.60 (6 of 10)", 0.6);
+        assert!(matches!(
+            judge(&check("a/b", false, k6, r0), &k),
+            Verdict::Changed(_)
+        ));
+        // Listed, but the sides agree now: stale.
+        let st = judge(&check("a/b", true, k5, k5), &k);
         assert!(matches!(st, Verdict::Stale(_)) && st.fails());
+        // A range pin never matches a side whose data is missing.
+        let mut miss = check("a/b", false, k5, ("MISSING on the rvs side: x", 0.0));
+        miss.values = None;
+        assert!(matches!(judge(&miss, &k), Verdict::Changed(_)));
+    }
+
+    #[test]
+    fn a_changed_difference_is_counted_and_printed_as_one() {
+        use crate::cases::{Case, Kind};
+        use crate::runner::{RunSpec, Side, SideKind};
+        let side = |kind| Side {
+            kind,
+            dir: "/x".into(),
+            output: String::new(),
+            files: Default::default(),
+            rc: Some(0),
+            wall: std::time::Duration::ZERO,
+            log: String::new(),
+        };
+        let r = CaseResult {
+            case: Case {
+                name: "a".into(),
+                kind: Kind::Timeouts,
+                spec: RunSpec {
+                    scenario: "/s.sh".into(),
+                    env: Vec::new(),
+                    udpflow: false,
+                    timeout: std::time::Duration::ZERO,
+                },
+            },
+            kernel: side(SideKind::Kernel),
+            rvs: side(SideKind::Rvs),
+            checks: vec![
+                check("a/b", false, ("1", 1.0), ("3", 3.0)),
+                check("a/c", false, ("1", 1.0), ("2", 2.0)),
+                check("a/d", true, ("1", 1.0), ("1", 1.0)),
+            ],
+        };
+        let two = Pin::Range(Range { min: 2.0, max: 2.0 });
+        let one = Pin::Text("1".into());
+        let known = vec![
+            entry("a/b", one.clone(), two.clone()),
+            entry("a/c", one.clone(), two.clone()),
+            entry("a/d", one.clone(), two),
+        ];
+        let (text, t) = case_report(&r, &known);
+        assert_eq!(
+            (t.checks, t.agree, t.differ, t.known, t.stale),
+            (3, 0, 1, 1, 1)
+        );
+        assert!(!t.pass());
+        assert!(text.contains("but not with these values"), "{text}");
+        assert!(text.contains("a number in [2, 2]"), "{text}");
     }
 }
