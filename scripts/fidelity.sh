@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The differential fidelity suite: every scenario through the real Linux IPVS (a VM, via
-# ../shared/tools/kernel-ipvs/run.sh) and through rvs (this machine's namespaces, the rvs
+# tests/kernel-vm/run.sh) and through rvs (this machine's namespaces, the rvs
 # daemon as the director), compared. As root.
 #
 #   scripts/fidelity.sh            the whole suite (about 15 minutes on 2 cores)

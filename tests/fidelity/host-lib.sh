@@ -1,4 +1,4 @@
-# host-lib.sh: the helper API of kernel-ipvs's guest/lib.sh, on this machine, with the rvs
+# host-lib.sh: the helper API of tests/kernel-vm/guest/lib.sh, on this machine, with the rvs
 # data plane as the director.  Sourced by host-run.sh before a scenario, which then runs
 # unchanged under bash.  Only host-run.sh should source it: it expects
 #   RVS_BIN          the rvs binary
@@ -26,7 +26,6 @@
 #     setting [engine] netfilter_conntrack, which kube_iptables switches on (config reload);
 #   - `ipvsadm` is `rvs adm` on the topology's daemon socket and `sysctl ... net.ipv4.vs.*`
 #     is `rvs sysctl` (PATH wrappers made by host-run.sh); other sysctls are the real ones;
-#   - rs_start waits for the listener with ss (busybox netstat in the VM);
 #   - ct_count prints "n/a" (there is no conntrack table in an rvs director).
 
 ip() { command ip "$@"; }

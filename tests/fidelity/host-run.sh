@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# host-run.sh: run a kernel-ipvs scenario on this machine with the rvs data plane as the
-# director: the rvs side of the fidelity suite (kernel-ipvs's run.sh is the kernel side).
+# host-run.sh: run a scenario of the kernel VM harness (tests/kernel-vm) on this machine with
+# the rvs data plane as the director: the rvs side of the fidelity suite (tests/kernel-vm/run.sh
+# is the kernel side).
 #
 #   tests/fidelity/host-run.sh [options] SCENARIO.sh
 #     -e KEY=VAL     environment variable for the scenario (repeatable)
@@ -15,7 +16,7 @@
 # DIR/files/NAME each `emit NAME cmd...` section, DIR/run-info.txt the wall time and exit
 # code; the exit status is the scenario's.  DIR/rvs/ keeps the daemons' configs and logs.
 #
-# How: the helpers (tcpclient, tcpserver from kernel-ipvs/src, udpflow from
+# How: the helpers (tcpclient, tcpserver from tests/kernel-vm/src, udpflow from
 # tests/fidelity/src) are built with gcc into DIR/bin, which goes first on PATH with two
 # wrappers: `ipvsadm` = `rvs adm` (on the socket of the topology's daemon) and `sysctl`
 # (net.ipv4.vs.* keys go to `rvs sysctl`, others to the real sysctl).  The scenario then
@@ -27,8 +28,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-KIPVS=${KIPVS_DIR:-$ROOT/../shared/tools/kernel-ipvs}
-[ -d "$KIPVS" ] || KIPVS=$ROOT/shared/tools/kernel-ipvs
+KVM=${KIPVS_DIR:-$ROOT/tests/kernel-vm}
 
 if [ "${1:-}" = --inner ]; then
 	# ---- inside the private mount + PID namespaces (PID 1) ----
@@ -61,7 +61,7 @@ while [ $# -gt 0 ]; do
 	-q) QUIET=1; shift ;;
 	--rvs) RVS_BIN=$2; shift 2 ;;
 	--profile) PROFILE=$2; shift 2 ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	-*) echo "unknown option $1" >&2; exit 2 ;;
 	*) SCEN=$1; shift ;;
 	esac
@@ -85,8 +85,8 @@ rm -rf "$OUTDIR/bin" "$OUTDIR/scenario" "$OUTDIR/files" "$OUTDIR/rvs"
 mkdir -p "$OUTDIR/bin" "$OUTDIR/scenario"
 
 # helpers, built for this machine
-gcc -O2 -Wall -o "$OUTDIR/bin/tcpclient" "$KIPVS/src/tcpclient.c"
-gcc -O2 -Wall -o "$OUTDIR/bin/tcpserver" "$KIPVS/src/tcpserver.c"
+gcc -O2 -Wall -o "$OUTDIR/bin/tcpclient" "$KVM/src/tcpclient.c"
+gcc -O2 -Wall -o "$OUTDIR/bin/tcpserver" "$KVM/src/tcpserver.c"
 gcc -O2 -Wall -o "$OUTDIR/bin/udpflow" "$HERE/src/udpflow.c"
 cat >"$OUTDIR/bin/ipvsadm" <<'EOF'
 #!/bin/sh

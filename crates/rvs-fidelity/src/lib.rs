@@ -1,7 +1,7 @@
 //! rvs-fidelity: the differential fidelity suite.
 //!
 //! The same scenario scripts run through the real Linux IPVS (Debian's 6.1 kernel in a VM,
-//! `shared/tools/kernel-ipvs/run.sh`) and through rvs (its real data plane, on this machine,
+//! `tests/kernel-vm/run.sh`) and through rvs (its real data plane, on this machine,
 //! profile `linux-5.16`: `tests/fidelity/host-run.sh`, which gives the scenarios the helper
 //! API of the VM's `guest/lib.sh` with the rvs daemon as the director). Both sides use the
 //! same client and server programs (`tcpclient`, `tcpserver`, `udpflow`) and the same

@@ -19,7 +19,8 @@ fn usage() -> ! {
          all: the whole suite (default); ci: the CI subset; list: case names.\n\
          --sequential: run the kernel side and the rvs side of a case one after the other.\n\
          --profile P: the rvs profile (default linux-5.16, the one that models the VM's 6.1).\n\
-         Env: RVS_BIN (rvs binary; default: built with cargo), KIPVS_DIR (kernel-ipvs)."
+         Env: RVS_BIN (rvs binary; default: built with cargo),\n\
+         KIPVS_DIR (the kernel VM harness; default: tests/kernel-vm)."
     );
     std::process::exit(2)
 }
@@ -97,7 +98,7 @@ fn main() {
         setup.profile = p;
     }
     eprintln!(
-        "rvs-fidelity: {} cases, rvs {} (profile {}), kernel-ipvs {}, output {}",
+        "rvs-fidelity: {} cases, rvs {} (profile {}), kernel VM {}, output {}",
         selected.len(),
         setup.rvs_bin.display(),
         setup.profile,
@@ -124,7 +125,7 @@ fn main() {
     }
     let (text, totals) = report::suite_report(&results, &known);
     let text = format!(
-        "== rvs fidelity report: kernel side Linux 6.1 IPVS (kernel-ipvs VM), rvs side {} with \
+        "== rvs fidelity report: kernel side Linux 6.1 IPVS (kernel VM), rvs side {} with \
          profile {}\n\n{text}== wall time {:.0} s ({} kernel and rvs sides {})\n",
         setup.rvs_bin.display(),
         setup.profile,

@@ -1,4 +1,4 @@
-//! Running one scenario on each side: the kernel through kernel-ipvs's `run.sh` (a VM), rvs
+//! Running one scenario on each side: the kernel through `tests/kernel-vm/run.sh` (a VM), rvs
 //! through `tests/fidelity/host-run.sh` (this machine's namespaces, the rvs daemon as the
 //! director). Both write the same folder layout: `output.txt`, `files/NAME`, `run-info.txt`.
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub struct Setup {
     /// The repository's root.
     pub root: PathBuf,
-    /// `shared/tools/kernel-ipvs` (`KIPVS_DIR` overrides).
+    /// The kernel VM harness, `tests/kernel-vm` (`KIPVS_DIR` overrides).
     pub kipvs: PathBuf,
     /// `tests/fidelity`.
     pub fidelity: PathBuf,
@@ -38,27 +38,19 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| here.to_path_buf())
 }
 
-/// kernel-ipvs: `$KIPVS_DIR`, else `../shared/tools/kernel-ipvs` next to the repository
-/// (how CI and the work trees lay it out), else `shared/tools/kernel-ipvs` inside it.
+/// The kernel VM harness: `$KIPVS_DIR` when set, else the repository's own `tests/kernel-vm`.
 pub fn kipvs_dir(root: &Path) -> Result<PathBuf, String> {
-    if let Ok(d) = std::env::var("KIPVS_DIR") {
-        return Ok(PathBuf::from(d));
+    let dir = match std::env::var_os("KIPVS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => root.join("tests/kernel-vm"),
+    };
+    if !dir.join("run.sh").is_file() {
+        return Err(format!(
+            "the kernel VM harness is missing: no run.sh in {}",
+            dir.display()
+        ));
     }
-    let cands = [
-        root.join("../shared/tools/kernel-ipvs"),
-        root.join("shared/tools/kernel-ipvs"),
-    ];
-    cands
-        .iter()
-        .find(|p| p.join("run.sh").is_file())
-        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-        .ok_or_else(|| {
-            format!(
-                "kernel-ipvs not found (looked for {} and {}; set KIPVS_DIR)",
-                cands[0].display(),
-                cands[1].display()
-            )
-        })
+    Ok(dir.canonicalize().unwrap_or(dir))
 }
 
 /// The rvs binary: `$RVS_BIN`, else `cargo build -p rvs --bin rvs` in the profile of the
@@ -107,7 +99,8 @@ pub fn rvs_binary(root: &Path) -> Result<PathBuf, String> {
 }
 
 impl Setup {
-    /// Finds kernel-ipvs, builds (or finds) rvs and the static udpflow; `out` is created.
+    /// Finds the kernel VM harness, builds (or finds) rvs and the static udpflow; `out` is
+    /// created.
     pub fn new(out: PathBuf, parallel: bool) -> Result<Setup, String> {
         let root = repo_root();
         let kipvs = kipvs_dir(&root)?;
@@ -276,7 +269,7 @@ pub fn run_both(setup: &Setup, spec: &RunSpec, dir: &Path) -> (Side, Side) {
 }
 
 /// Why the kernel side cannot run here, if it obviously cannot (the runner installs qemu
-/// and friends itself with apt-get; this only catches a missing kernel-ipvs or no root).
+/// and friends itself with apt-get; this only catches a missing harness or no root).
 pub fn vm_unavailable(root: &Path) -> Option<String> {
     if let Err(e) = kipvs_dir(root) {
         return Some(e);

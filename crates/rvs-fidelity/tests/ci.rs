@@ -3,7 +3,7 @@
 //! tests/fidelity/known-differences.toml (or on a listed one that disappeared), with both
 //! sides printed. Cases run one at a time (the VM and the timings need the two cores).
 //!
-//! Needs root, network namespaces, /dev/net/tun, and the kernel-ipvs VM (its run.sh installs
+//! Needs root, network namespaces, /dev/net/tun, and tests/kernel-vm's VM (its run.sh installs
 //! QEMU and the rest with apt-get on first use). RVS_SKIP_VM=1 or RVS_SKIP_NETNS=1 skip these
 //! tests with a visible SKIPPED line; anything else missing is a failure with the reason.
 
@@ -27,7 +27,7 @@ fn run(name: &str) {
     if let Some(why) = rvs_fidelity::unavailable() {
         panic!(
             "fidelity {name} cannot run here: {why}. Run as root on a machine with network \
-             namespaces and /dev/net/tun (QEMU is installed by kernel-ipvs's run.sh), or set \
+             namespaces and /dev/net/tun (QEMU is installed by tests/kernel-vm/run.sh), or set \
              RVS_SKIP_VM=1 to skip the fidelity suite"
         );
     }
@@ -107,7 +107,7 @@ fn fidelity_reply_same_client_port() {
 fn every_ci_case_has_a_test() {
     let src = include_str!("ci.rs");
     let root = runner::repo_root();
-    let kipvs = root.join("../shared/tools/kernel-ipvs");
+    let kipvs = root.join("tests/kernel-vm");
     for c in cases::ci(&kipvs, &root.join("tests/fidelity")) {
         assert!(
             src.contains(&format!("run(\"{}\")", c.name)),
