@@ -17,7 +17,7 @@ pub trait Addr: Copy + Eq + Hash + Debug + Default + Send + Sync + 'static {
     /// To a generic address.
     fn to_ip(self) -> IpAddr;
     /// From a 32-bit value placed in the first four bytes (fwmark templates store the mark
-    /// in the virtual address, spec §5.2).
+    /// in the virtual address, kernel-semantics §5.2).
     fn from_mark(mark: u32) -> Self;
 }
 
@@ -84,7 +84,7 @@ impl Addr for V6 {
 }
 
 /// The kernel's `ip_vs_addr_fold` (used by sh, dh, mh, lblc, lblcr): an IPv4 address as a
-/// host-order u32, an IPv6 address as the XOR of its four 32-bit words (spec §4.7).
+/// host-order u32, an IPv6 address as the XOR of its four 32-bit words (kernel-semantics §4.7).
 pub fn fold(ip: IpAddr) -> u32 {
     match ip {
         IpAddr::V4(a) => u32::from_be_bytes(a.octets()),
@@ -97,7 +97,7 @@ pub fn fold(ip: IpAddr) -> u32 {
 }
 
 /// Masks `ip` for a persistence template key: IPv4 with a netmask, IPv6 with a prefix
-/// length (spec §5.2).
+/// length (kernel-semantics §5.2).
 pub fn mask(ip: IpAddr, netmask: Netmask) -> IpAddr {
     match (ip, netmask) {
         (IpAddr::V4(a), Netmask::V4(m)) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & m)),

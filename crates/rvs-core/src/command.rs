@@ -26,17 +26,19 @@ pub struct Timeouts {
 pub enum Command {
     /// `ipvsadm -A`.
     AddService(ServiceConfig),
-    /// `ipvsadm -E` (a complete service: options not given take their defaults, spec §8.3).
+    /// `ipvsadm -E` (a complete service: options not given take their defaults,
+    /// kernel-semantics §8.3).
     EditService(ServiceConfig),
     /// `ipvsadm -D`.
     DelService(ServiceKey),
-    /// `ipvsadm -C`: delete every service (connections stay until they expire, spec §2.10).
+    /// `ipvsadm -C`: delete every service (connections stay until they expire,
+    /// kernel-semantics §2.10).
     Flush,
     /// `ipvsadm -Z [service]`: zero counters of one service or of everything.
     Zero(Option<ServiceKey>),
     /// `ipvsadm -a`.
     AddDest(ServiceKey, DestConfig),
-    /// `ipvsadm -e` (a complete real server, spec §8.3).
+    /// `ipvsadm -e` (a complete real server, kernel-semantics §8.3).
     EditDest(ServiceKey, DestConfig),
     /// `ipvsadm -d`.
     DelDest(ServiceKey, IpAddr, u16),
@@ -47,7 +49,7 @@ pub enum Command {
 }
 
 /// Why a control-plane operation was refused. The `Display` text is what `ipvsadm` prints for
-/// the kernel's errno (libipvs `ipvs_strerror`, spec §8.8a).
+/// the kernel's errno (libipvs `ipvs_strerror`, kernel-semantics §8.8a).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdmError {
     /// EEXIST on add service.

@@ -1,5 +1,5 @@
 //! The small model of netfilter conntrack that the kernel profiles' port-reuse decision needs
-//! (spec §2.4, "uses old conntrack").
+//! (kernel-semantics §2.4, "uses old conntrack").
 //!
 //! On a Linux director the decision to drop a reused-port SYN depends on the conntrack entry
 //! the SYN carries when IPVS sees it:
@@ -13,7 +13,7 @@
 //! existing flow, whether netfilter would keep the old entry or replace it. netfilter's TCP
 //! tracker replaces ("reopens") an entry in TIME_WAIT or CLOSE when a SYN arrives, so the SYN
 //! then carries a fresh, unconfirmed entry; in every other state the SYN is matched to the old,
-//! confirmed entry (nf_conntrack_proto_tcp.c; spec §2.4.2 and the 5.9 patch rationale).
+//! confirmed entry (nf_conntrack_proto_tcp.c; kernel-semantics §2.4.2 and the 5.9 patch rationale).
 //! The IPVS entry's state stands in for the conntrack entry's: on a NAT director both see the
 //! same packets. For SCTP the same holds for CLOSED; UDP flows are never rescheduled on reuse.
 

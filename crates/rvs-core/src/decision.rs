@@ -66,7 +66,7 @@ pub enum Xmit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// ICMP destination unreachable, port unreachable (IPv6: type 1 code 4), quoting the
-    /// packet (the kernel's `ip_vs_leave`, spec §2.6.4: no real server available).
+    /// packet (the kernel's `ip_vs_leave`, kernel-semantics §2.6.4: no real server available).
     IcmpPortUnreachable,
     /// A TCP reset to the packet's sender (addresses and ports of the packet, reversed):
     /// `seq` and `ack` follow RFC 9293's reset generation for the packet.
@@ -116,25 +116,25 @@ macro_rules! reasons {
 reasons! {
     /// A fragment after the first: it has no ports (rvs does not reassemble).
     NonFirstFragment = "non_first_fragment",
-    /// The connection's real server was removed and `expire_nodest_conn` is 0 (spec §2.5):
-    /// black-holed until the entry expires.
+    /// The connection's real server was removed and `expire_nodest_conn` is 0
+    /// (kernel-semantics §2.5): black-holed until the entry expires.
     DestUnavailable = "dest_unavailable",
     /// Kernels before 5.9: the connection's real server was removed and `expire_nodest_conn`
-    /// is 1: this packet is dropped, the entry expired (spec §2.5).
+    /// is 1: this packet is dropped, the entry expired (kernel-semantics §2.5).
     DestUnavailableExpired = "dest_unavailable_expired",
     /// Port reuse: the SYN was dropped to let conntrack forget the old flow, and the client will
-    /// retransmit (spec §2.4.4; the 1-second stall of Kubernetes #70747).
+    /// retransmit (kernel-semantics §2.4.4; the 1-second stall of Kubernetes #70747).
     ReuseConntrack = "reuse_conntrack",
-    /// The drop_packet defence (spec §2.12).
+    /// The drop_packet defence (kernel-semantics §2.12).
     DefenceDropPacket = "defence_drop_packet",
     /// The connection table is at its bound.
     TableFull = "table_full",
-    /// No real server and the packet is itself an ICMP error (spec §2.6.4).
+    /// No real server and the packet is itself an ICMP error (kernel-semantics §2.6.4).
     NoDestIcmp = "no_dest_icmp",
     /// Full NAT: no local port is free.
     FullNatPortsExhausted = "fullnat_ports_exhausted",
     /// A real server sent a packet that matches no connection while `nat_icmp_send` is set;
-    /// it was answered with ICMP port unreachable (spec §2.8).
+    /// it was answered with ICMP port unreachable (kernel-semantics §2.8).
     StrayFromRealServer = "stray_from_real_server",
     /// `safe`: a non-TCP packet of a flow whose real server was removed, which cannot be
     /// rescheduled (SCTP mid-association); the entry is retired.

@@ -1,9 +1,9 @@
-//! Real servers ("destinations"), the kernel's `struct ip_vs_dest` (spec §1.3).
+//! Real servers ("destinations"), the kernel's `struct ip_vs_dest` (kernel-semantics §1.3).
 //!
 //! All real servers of all services live in one [`DestArena`], addressed by [`DestId`].
-//! A service lists its own in kernel order (newest first, spec §1.3): schedulers depend on it.
-//! Deleting a real server that connections still reference moves it to the *trash* instead of
-//! freeing it: it stays in the arena, not AVAILABLE, until its last reference is gone and it has
+//! A service lists its own in kernel order (newest first, kernel-semantics §1.3): schedulers depend
+//! on it. Deleting a real server that connections still reference moves it to the *trash* instead
+//! of freeing it: it stays in the arena, not AVAILABLE, until its last reference is gone and it has
 //! been idle for the trash period; re-adding the same address and port to the same service
 //! revives it, and the connections bound to it work again.
 
@@ -34,7 +34,8 @@ impl DestId {
 pub enum ForwardMethod {
     /// NAT: destination rewritten to the real server, replies come back through the balancer.
     Masq,
-    /// The kernel's LOCALNODE (saved as `-g` by ipvsadm); rvs treats it like Masq to a local address.
+    /// The kernel's LOCALNODE (saved as `-g` by ipvsadm); rvs treats it like Masq to a local
+    /// address.
     Local,
     /// IPIP / IP6IP6 tunnel to the real server.
     Tunnel,
@@ -57,7 +58,7 @@ impl ForwardMethod {
         }
     }
     /// Whether replies traverse the balancer (the kernel's MASQ test; full NAT too).
-    /// Every other method sets NOOUTPUT on its connections (spec §1.3, §3).
+    /// Every other method sets NOOUTPUT on its connections (kernel-semantics §1.3, §3).
     pub fn sees_replies(self) -> bool {
         matches!(self, ForwardMethod::Masq | ForwardMethod::FullNat)
     }
@@ -156,17 +157,18 @@ pub struct Dest {
     /// The service this real server belongs (or, in the trash, belonged) to.
     pub svc: ServiceId,
     /// That service's key (a trashed real server revives when re-added to a service with the
-    /// same key, spec §1.3).
+    /// same key, kernel-semantics §1.3).
     pub svc_key: crate::service::ServiceKey,
     /// Configuration.
     pub cfg: DestConfig,
-    /// The most recent non-zero weight (or the initial weight); used by `mh` (spec §1.3).
+    /// The most recent non-zero weight (or the initial weight); used by `mh`
+    /// (kernel-semantics §1.3).
     pub last_weight: u32,
     /// Linked in its service (cleared when deleted / in the trash).
     pub available: bool,
-    /// Over its upper threshold (spec §4.15).
+    /// Over its upper threshold (kernel-semantics §4.15).
     pub overload: bool,
-    /// Connections in an active state (spec §1.6).
+    /// Connections in an active state (kernel-semantics §1.6).
     pub activeconns: u32,
     /// Connections in an inactive state (all UDP connections, closing TCP...).
     pub inactconns: u32,
@@ -174,7 +176,7 @@ pub struct Dest {
     pub persistconns: u32,
     /// Entries (connections and templates) that reference it; a trash entry is freed at 0.
     pub refs: u32,
-    /// When the trash first saw it unreferenced (the idle clock of spec §1.3).
+    /// When the trash first saw it unreferenced (the idle clock of kernel-semantics §1.3).
     pub trash_idle_since: Option<Instant>,
     /// Counters and rates.
     pub stats: Stats,
@@ -204,7 +206,8 @@ impl Dest {
     pub fn weight(&self) -> u32 {
         self.cfg.weight
     }
-    /// The kernel's `ip_vs_dest_conn_overhead`: `activeconns * 256 + inactconns` (spec §4.0).
+    /// The kernel's `ip_vs_dest_conn_overhead`: `activeconns * 256 + inactconns`
+    /// (kernel-semantics §4.0).
     #[inline]
     pub fn overhead(&self) -> u64 {
         ((self.activeconns as u64) << 8) + self.inactconns as u64

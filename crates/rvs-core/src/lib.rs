@@ -5,6 +5,12 @@
 //! persistence, statistics, the sysctl knobs) and with named *profiles* that reproduce what a
 //! given kernel decides. It does no I/O and reads no clock: it is fed parsed packets
 //! ([`rvs_packet::PacketMeta`]) and the time, and it returns decisions.
+//!
+//! Every kernel behaviour the engine reproduces is pinned by a test that names the section of
+//! `docs/kernel-semantics.md` it mirrors: a comment's "kernel-semantics §2.4.2" and a test's
+//! `_spec_2_4_2` suffix are that page's §2.4.2, which says what the kernel does and where in
+//! its sources (`net/netfilter/ipvs/`) to check it. Measurements on a real Linux 6.1 kernel are
+//! in `docs/kernel-6.1-incident.md` and `tests/fixtures/kernel-6.1/`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

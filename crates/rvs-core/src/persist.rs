@@ -1,15 +1,15 @@
-//! Persistence templates (spec §5): how a template is keyed.
+//! Persistence templates (kernel-semantics §5): how a template is keyed.
 
 use core::net::IpAddr;
 
 use crate::addr::{Netmask, mask};
 use crate::service::ServiceKey;
 
-/// The FTP control port, which changes how templates are keyed (spec §5.2).
+/// The FTP control port, which changes how templates are keyed (kernel-semantics §5.2).
 pub const FTPPORT: u16 = 21;
 
-/// The key of a template (spec §5.2): protocol (0 = `IP` for fwmark services when the packet
-/// is not for the service port), masked client address, virtual address (or the mark), port.
+/// The key of a template (kernel-semantics §5.2): protocol (0 = `IP` for fwmark services when the
+/// packet is not for the service port), masked client address, virtual address (or the mark), port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TemplateKey {
     /// Protocol number of the template.
@@ -90,7 +90,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// The four rows of spec §5.2's table.
+    /// The four rows of kernel-semantics §5.2's table.
     #[test]
     fn template_keys_spec_5_2() {
         let svc = ServiceKey::Addr {

@@ -1,7 +1,7 @@
 //! Profiles: which kernel's decisions the engine reproduces, or rvs's own `safe` rules.
 //!
 //! The sysctls are the same knobs in every profile; what changes between kernels is the code
-//! that reads them. A profile selects those code variants (spec §2.4.4, §2.5, §9.2):
+//! that reads them. A profile selects those code variants (kernel-semantics §2.4.4, §2.5, §9.2):
 //!
 //! | profile | port reuse (§2.4) | weight-0 reschedule (Case A) | SYN dropped when | expire_nodest_conn (§2.5) |
 //! |---|---|---|---|---|
@@ -44,7 +44,7 @@ pub enum Profile {
     #[serde(rename = "linux-5.9")]
     Linux5_9,
     /// Linux 5.16 and later, including 6.x (the real 6.1 kernel measured in
-    /// `kernel-6.1-incident.md`).
+    /// `docs/kernel-6.1-incident.md`).
     #[serde(rename = "linux-5.16")]
     Linux5_16,
 }

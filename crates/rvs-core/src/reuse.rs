@@ -1,7 +1,7 @@
 //! What happens to a packet that matches an existing connection entry: port reuse
-//! (`conn_reuse_mode`, spec §2.4), destination availability (`expire_nodest_conn`, spec §2.5),
-//! per profile, and the `safe` rules. A pure function, so the whole decision matrix is tested
-//! cell by cell (`tests/reuse_matrix.rs`).
+//! (`conn_reuse_mode`, kernel-semantics §2.4), destination availability (`expire_nodest_conn`,
+//! kernel-semantics §2.5), per profile, and the `safe` rules. A pure function, so the whole
+//! decision matrix is tested cell by cell (`tests/reuse_matrix.rs`).
 
 use crate::conntrack::CtInfo;
 use crate::decision::DropReason;
@@ -74,7 +74,7 @@ pub enum Verdict {
     ResetAndRetire,
 }
 
-/// The kernel's `is_new_conn_expected` (spec §2.4).
+/// The kernel's `is_new_conn_expected` (kernel-semantics §2.4).
 pub fn new_conn_expected(f: &Facts, mode: i32) -> bool {
     if f.controlled {
         return false;
@@ -140,7 +140,7 @@ fn safe(f: &Facts) -> Verdict {
     Verdict::Continue
 }
 
-/// Linux ≥ 5.9 (`ip_vs_in_hook`, spec §2.4.1 and §2.5); ≥ 5.16 moves Case A out of the
+/// Linux ≥ 5.9 (`ip_vs_in_hook`, kernel-semantics §2.4.1 and §2.5); ≥ 5.16 moves Case A out of the
 /// `conn_reuse_mode` guard.
 fn post_5_9(k: &Knobs, f: &Facts) -> Verdict {
     let mode = k.conn_reuse_mode;

@@ -1,5 +1,5 @@
-//! Virtual services, the kernel's `struct ip_vs_service` (spec §1.2), and their lookup
-//! (spec §2.6.1).
+//! Virtual services, the kernel's `struct ip_vs_service` (kernel-semantics §1.2), and their lookup
+//! (kernel-semantics §2.6.1).
 
 use core::fmt;
 use core::net::IpAddr;
@@ -114,7 +114,7 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Service flags (spec §1.2).
+/// Service flags (kernel-semantics §1.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceFlags(pub u32);
 
@@ -195,7 +195,7 @@ impl ServiceConfig {
 pub struct Service {
     /// Configuration.
     pub cfg: ServiceConfig,
-    /// Real servers in kernel order: newest first (spec §1.3).
+    /// Real servers in kernel order: newest first (kernel-semantics §1.3).
     pub dests: Vec<DestId>,
     /// The bound scheduler (`None` for `none`).
     pub sched: Option<Box<dyn Scheduler>>,
@@ -219,9 +219,10 @@ pub struct ServiceTable {
     free: Vec<u32>,
     by_addr: HashMap<(Protocol, IpAddr, u16), ServiceId>,
     by_mark: HashMap<(bool, u32), ServiceId>,
-    /// Services with port 0, per (protocol, address): the catch-all lookup of spec §2.6.1.
+    /// Services with port 0, per (protocol, address): the catch-all lookup of
+    /// kernel-semantics §2.6.1.
     nullsvc: usize,
-    /// Services with port 21 (the FTP data lookup of spec §2.6.1).
+    /// Services with port 21 (the FTP data lookup of kernel-semantics §2.6.1).
     ftpsvc: usize,
     /// Order in which services were added, for listing in "hash" order.
     order: Vec<ServiceId>,
@@ -251,8 +252,8 @@ impl ServiceTable {
         }
     }
 
-    /// The kernel's `ip_vs_service_find` (spec §2.6.1): fwmark first, then the exact address
-    /// service, then the FTP-data rule, then the port-0 catch-all.
+    /// The kernel's `ip_vs_service_find` (kernel-semantics §2.6.1): fwmark first, then the exact
+    /// address service, then the FTP-data rule, then the port-0 catch-all.
     pub fn lookup(
         &self,
         proto: Protocol,
@@ -381,9 +382,9 @@ impl ServiceTable {
         &self.order
     }
 
-    /// Services in the order the kernel walks its two 256-bucket service tables (spec §1.2,
-    /// §8.9): address services by `ip_vs_svc_hashkey`, then fwmark services by
-    /// `ip_vs_svc_fwm_hashkey`, newest first within a bucket. This is the order of
+    /// Services in the order the kernel walks its two 256-bucket service tables
+    /// (kernel-semantics §1.2, §8.9): address services by `ip_vs_svc_hashkey`, then fwmark services
+    /// by `ip_vs_svc_fwm_hashkey`, newest first within a bucket. This is the order of
     /// `/proc/net/ip_vs` and `ipvsadm -L --nosort`. The kernel mixes the address of its
     /// per-namespace state into the hash; `salt` stands for those bits (8 of them matter).
     pub fn kernel_order(&self, salt: u8) -> Vec<ServiceId> {
@@ -432,7 +433,7 @@ mod tests {
     }
 
     /// The order of golden `proc-net-ip_vs.txt` (Linux 6.1), reproduced from the kernel's
-    /// hash functions with one value of the namespace salt (spec §8.9).
+    /// hash functions with one value of the namespace salt (kernel-semantics §8.9).
     #[test]
     fn kernel_order_matches_golden_proc_order() {
         let a = |p, s: &str, port| ServiceKey::Addr {

@@ -93,7 +93,7 @@ fn client(c: u8) -> String {
 }
 
 /// A template without controlled connections dies at its current deadline, which is never
-/// more than max(persistence timeout, 60 s) away (spec §5.5: refreshed only by new
+/// more than max(persistence timeout, 60 s) away (kernel-semantics §5.5: refreshed only by new
 /// connections; the 60 s "expire later" re-arm). With the test's 30 s timeout: 60 s.
 fn check_templates(lab: &Lab) {
     let conns = lab.e.conns();
@@ -130,8 +130,8 @@ fn check_counts(lab: &Lab, keys: &[ServiceKey]) {
                         && c.dport == d.port
                 })
                 .count() as u32;
-            // Invalidated templates keep their real server but show port 65535 (spec §5.3);
-            // only the first service (port 80) is persistent.
+            // Invalidated templates keep their real server but show port 65535
+            // (kernel-semantics §5.3); only the first service (port 80) is persistent.
             let tmpl = conns
                 .iter()
                 .filter(|c| {
@@ -176,7 +176,7 @@ fn run_ops(profile: Profile, persistent: bool, ops: Vec<Op>) {
         port: 80,
     };
     // A second TCP service on the same real servers: one client port may then have two
-    // entries with the same reply tuple (the newest answers, spec §2.3).
+    // entries with the same reply tuple (the newest answers, kernel-semantics §2.3).
     let ak = ServiceKey::Addr {
         proto: Protocol::Tcp,
         addr: ip("10.0.0.100"),

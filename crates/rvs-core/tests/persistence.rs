@@ -1,4 +1,4 @@
-//! Persistence templates through the engine (spec §5).
+//! Persistence templates through the engine (kernel-semantics §5).
 
 mod common;
 use common::*;
@@ -28,8 +28,8 @@ fn persistent(profile: Profile, timeout: u32, netmask: u32) -> (Lab, ServiceKey)
 
 /// A new connection creates a template keyed by (client, VIP, port) with client port 0,
 /// counted in PersistConn; later connections from the client follow it although rr would
-/// alternate; the template turns ASSURED when a connection is established (spec §5.2, §5.4,
-/// §3.6, golden ipvsadm-Lnc-persistent-conn.txt).
+/// alternate; the template turns ASSURED when a connection is established (kernel-semantics §5.2,
+/// §5.4, §3.6, golden ipvsadm-Lnc-persistent-conn.txt).
 #[test]
 fn template_pins_a_client_spec_5_4() {
     let (mut lab, key) = persistent(Profile::Linux5_16, 300, u32::MAX);
@@ -54,7 +54,8 @@ fn template_pins_a_client_spec_5_4() {
     assert_ne!(lab.connect(("10.0.1.3", 40000), V), Some(first));
 }
 
-/// The netmask groups clients (spec §5.2): /24 puts 10.0.1.2 and 10.0.1.77 on one template.
+/// The netmask groups clients (kernel-semantics §5.2): /24 puts 10.0.1.2 and 10.0.1.77 on one
+/// template.
 #[test]
 fn netmask_groups_clients_spec_5_2() {
     let (mut lab, _key) = persistent(Profile::Linux5_16, 300, 0xffff_ff00);
@@ -68,7 +69,7 @@ fn netmask_groups_clients_spec_5_2() {
 
 /// Templates are refreshed only by new connections, not by packets of existing ones; when a
 /// template expires while it still controls connections it is kept with a 60 s timeout that
-/// sticks (spec §5.5, P9).
+/// sticks (kernel-semantics §5.5, P9).
 #[test]
 fn template_lifetime_and_expire_later_spec_5_5_p9() {
     let (mut lab, _key) = persistent(Profile::Linux5_16, 100, u32::MAX);
@@ -113,7 +114,7 @@ fn template_dies_after_its_connections() {
 }
 
 /// A template pointing at a weight-0 server keeps sending new connections there unless
-/// expire_quiescent_template=1 (spec §5.3, §5.6, P8; Kubernetes #71809).
+/// expire_quiescent_template=1 (kernel-semantics §5.3, §5.6, P8; Kubernetes #71809).
 #[test]
 fn quiescent_template_spec_5_6_p8() {
     for (eqt, stays) in [(0, true), (1, false)] {
@@ -137,8 +138,8 @@ fn safe_ignores_quiescent_templates_departs_from_kernel() {
     assert_ne!(lab.connect(("10.0.1.2", 40001), V).unwrap(), rs);
 }
 
-/// A deleted server's template is invalid (spec §5.3): the next connection is rescheduled and
-/// the old template is left to die with ports 65535.
+/// A deleted server's template is invalid (kernel-semantics §5.3): the next connection is
+/// rescheduled and the old template is left to die with ports 65535.
 #[test]
 fn deleted_server_invalidates_template_spec_5_3() {
     let (mut lab, key) = persistent(Profile::Linux5_16, 300, u32::MAX);
@@ -155,7 +156,7 @@ fn deleted_server_invalidates_template_spec_5_3() {
     assert_eq!(dead.len(), 1);
 }
 
-/// Connections controlled by a template are never rescheduled on port reuse (spec §2.4,
+/// Connections controlled by a template are never rescheduled on port reuse (kernel-semantics §2.4,
 /// §5.6): with mode 1 a SYN on a TIME_WAIT entry of a persistent service stays.
 #[test]
 fn controlled_connections_are_not_rescheduled_on_reuse_spec_2_4() {
@@ -169,7 +170,7 @@ fn controlled_connections_are_not_rescheduled_on_reuse_spec_2_4() {
 }
 
 /// fwmark services keep one template per client and mark, shown with protocol IP and the
-/// mark as the virtual address (spec §5.2, §3.6).
+/// mark as the virtual address (kernel-semantics §5.2, §3.6).
 #[test]
 fn fwmark_template_spec_5_2() {
     let mut lab = Lab::new(Profile::Linux5_16);

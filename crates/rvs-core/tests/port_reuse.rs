@@ -1,5 +1,6 @@
 //! Port reuse and removed real servers through the engine, per profile: the incident of
-//! `kernel-6.1-incident.md` and spec §2.4–§2.5, and where `safe` departs (issue 2 §4).
+//! `docs/kernel-6.1-incident.md` and kernel-semantics §2.4–§2.5, and where `safe` departs (issue 2
+//! §4).
 
 mod common;
 use common::*;
@@ -49,7 +50,8 @@ fn target(d: &Decision) -> Option<std::net::IpAddr> {
 }
 
 /// 6.1 measurement, row `0/0`: with conn_reuse_mode=0 and expire_nodest_conn=0, a reused
-/// port's SYN goes to the weight-0 real server (spec §2.4.2 last row; incident §1).
+/// port's SYN goes to the weight-0 real server (kernel-semantics §2.4.2 last row;
+/// kernel-6.1-incident §1).
 #[test]
 fn mode0_nodest0_sends_reused_syn_to_weight0_server_linux_5_16() {
     let (mut lab, k) = incident(Profile::Linux5_16, 0, 0, true);
@@ -74,7 +76,7 @@ fn mode0_nodest0_sends_reused_syn_to_weight0_server_linux_5_16() {
 }
 
 /// 6.1 measurement, row `0/1`: expire_nodest_conn=1 alone reschedules a SYN whose entry
-/// points to a weight-0 server on ≥ 5.16 (c95c07836fa4; spec §2.4.4).
+/// points to a weight-0 server on ≥ 5.16 (c95c07836fa4; kernel-semantics §2.4.4).
 #[test]
 fn mode0_nodest1_reschedules_on_linux_5_16() {
     let (mut lab, k) = incident(Profile::Linux5_16, 0, 1, true);
@@ -89,7 +91,7 @@ fn mode0_nodest1_reschedules_on_linux_5_16() {
 }
 
 /// Before 5.16 (and its stable backports) the weight-0 reschedule sat under
-/// `conn_reuse_mode != 0`: mode 0 disables it (spec §2.4.4, P3).
+/// `conn_reuse_mode != 0`: mode 0 disables it (kernel-semantics §2.4.4, P3).
 #[test]
 fn mode0_nodest1_sticks_on_linux_5_9_p3() {
     let (mut lab, k) = incident(Profile::Linux5_9, 0, 1, true);
@@ -117,7 +119,7 @@ fn mode1_reschedules_time_wait_without_drop_linux_5_9_and_5_16() {
 
 /// Linux 4.19 with conntrack in use: the reused-port SYN is dropped after the old entry is
 /// expired; the client's retransmission a second later is scheduled (the 1 s stall of
-/// Kubernetes #70747, spec §2.4.4, P1).
+/// Kubernetes #70747, kernel-semantics §2.4.4, P1).
 #[test]
 fn linux_4_19_mode1_with_conntrack_drops_first_syn_p1() {
     let (mut lab, _k) = incident(Profile::Linux4_19, 1, 0, true);
@@ -150,7 +152,7 @@ fn linux_4_19_mode0_sticks_to_weight0_server_81775() {
     assert_eq!(target(&lab.tcp(ON_RS2, V, SYN)), Some(ip(RS[1])));
 }
 
-/// Mode 2 also reschedules FIN_WAIT entries of DR/tunnel connections (spec §2.4.3, P5).
+/// Mode 2 also reschedules FIN_WAIT entries of DR/tunnel connections (kernel-semantics §2.4.3, P5).
 #[test]
 fn mode2_reschedules_dr_fin_wait_spec_2_4_3() {
     for (mode, rescheduled) in [(1, false), (2, true)] {
@@ -173,7 +175,8 @@ fn mode2_reschedules_dr_fin_wait_spec_2_4_3() {
 }
 
 /// A removed real server with expire_nodest_conn=0: its entries' packets are dropped without
-/// refreshing the timer, until the entry expires (spec §2.5, P4; incident §4).
+/// refreshing the timer, until the entry expires (kernel-semantics §2.5, P4; kernel-6.1-incident
+/// §4).
 #[test]
 fn removed_server_black_holes_until_expiry_nodest0() {
     for p in [Profile::Linux4_19, Profile::Linux5_9, Profile::Linux5_16] {
@@ -199,7 +202,7 @@ fn removed_server_black_holes_until_expiry_nodest0() {
 }
 
 /// ≥ 5.9 with expire_nodest_conn=1: deleting the real server flushes its entries at once
-/// (04231e52d355; spec §2.5).
+/// (04231e52d355; kernel-semantics §2.5).
 #[test]
 fn nodest1_flushes_on_delete_linux_5_9() {
     let (mut lab, k) = incident(Profile::Linux5_16, 1, 1, true);
@@ -210,7 +213,7 @@ fn nodest1_flushes_on_delete_linux_5_9() {
 }
 
 /// 4.19 with expire_nodest_conn=1: no flush; the first packet is dropped and expires the
-/// entry, the next is scheduled (spec §2.5 "Before 5.9").
+/// entry, the next is scheduled (kernel-semantics §2.5 "Before 5.9").
 #[test]
 fn nodest1_drops_first_packet_linux_4_19() {
     let (mut lab, k) = incident(Profile::Linux4_19, 1, 1, false);
@@ -225,7 +228,7 @@ fn nodest1_drops_first_packet_linux_4_19() {
 }
 
 /// Re-adding a deleted real server revives it from the trash and its old entries work again
-/// (spec §1.3, §2.5 nodest=0 rationale).
+/// (kernel-semantics §1.3, §2.5 nodest=0 rationale).
 #[test]
 fn trash_revival_restores_flows_spec_1_3() {
     let mut lab = Lab::new(Profile::Linux5_16);

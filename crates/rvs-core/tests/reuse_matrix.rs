@@ -1,7 +1,7 @@
 //! The port-reuse decision matrix (issue 2): profile × state of the existing entry × real
 //! server (healthy, weight 0, removed) × conn_reuse_mode × expire_nodest_conn × conntrack
-//! → decision. Kernel rows reproduce spec §2.4.2 and the 6.1 measurements; `safe` gives no
-//! drop and never keeps a new connection on a weight-0 or removed server.
+//! → decision. Kernel rows reproduce kernel-semantics §2.4.2 and the 6.1 measurements; `safe` gives
+//! no drop and never keeps a new connection on a weight-0 or removed server.
 
 use rvs_core::conntrack::CtInfo;
 use rvs_core::proto::tcp::TcpState;
@@ -94,7 +94,7 @@ const BLACKHOLE: Verdict = Verdict::Drop {
 
 use TcpState::{Established as ES, SynRecv as SR, TimeWait as TW};
 
-/// Linux ≥ 5.16: the rows of spec §2.4.2 for a SYN on an uncontrolled entry.
+/// Linux ≥ 5.16: the rows of kernel-semantics §2.4.2 for a SYN on an uncontrolled entry.
 #[test]
 fn linux_5_16_rows_spec_2_4_2() {
     let p = Profile::Linux5_16;
@@ -157,7 +157,7 @@ fn linux_4_19_drop_first_syn_p1() {
 }
 
 /// A controlled entry is never rescheduled by port reuse (Case B needs `!controlled`), but
-/// Case A ignores control (spec §2.4).
+/// Case A ignores control (kernel-semantics §2.4).
 #[test]
 fn controlled_entries_spec_2_4() {
     let mut f = facts(TW, Rs::Healthy, Ct::Fresh, true, true);
@@ -173,7 +173,7 @@ fn controlled_entries_spec_2_4() {
 }
 
 /// An entry that controls others and carries the old conntrack is not rescheduled by port
-/// reuse (spec §2.4.2 row "no | yes | yes | yes").
+/// reuse (kernel-semantics §2.4.2 row "no | yes | yes | yes").
 #[test]
 fn controlling_entry_with_old_conntrack_stays() {
     let mut f = facts(TW, Rs::Healthy, Ct::Old, true, true);

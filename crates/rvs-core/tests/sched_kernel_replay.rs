@@ -1,4 +1,4 @@
-//! Replays the real kernel's scheduling decisions (spec §4, §10.2).
+//! Replays the real kernel's scheduling decisions (kernel-semantics §4, §10.2).
 //!
 //! The expected values come from runs of the `sched-distribution.sh` scenario on the real
 //! Linux 6.1 IPVS (Debian 6.1.0-56-amd64 in the project's kernel VM), kept in the repository:
@@ -16,8 +16,8 @@
 //! InActConn column of `ipvsadm -Ln`.
 //!
 //! twos is not in the files: Linux 6.1 has no `ip_vs_twos` module (it is absent from the VM's
-//! module tree). Its decisions are random anyway; [`twos_replay_counts_within_tolerance_spec_4_14`] runs
-//! the same scenario with many seeds and checks the per-server counts against the
+//! module tree). Its decisions are random anyway; [`twos_replay_counts_within_tolerance_spec_4_14`]
+//! runs the same scenario with many seeds and checks the per-server counts against the
 //! weight-proportional share, within a stated tolerance.
 
 use std::collections::BTreeMap;
@@ -416,8 +416,8 @@ fn kernel_replay_weights_3_2_1_spec_4() {
     check_all(&w321_results(), &KERNEL_6_1);
 }
 
-/// twos (spec §4.14) in the same scenario, weights 1 2 3. The kernel's choices are random, so
-/// this compares per-server counts, not sequences.
+/// twos (kernel-semantics §4.14) in the same scenario, weights 1 2 3. The kernel's choices are
+/// random, so this compares per-server counts, not sequences.
 ///
 /// With load feedback (every pick adds an inactive connection), twos keeps each server's
 /// connections close to its weight share: 10/20/30 of the 60 one-client connections and 20/40/60

@@ -1,5 +1,6 @@
-//! Statistics (spec §6), thresholds (spec §4.15), control-plane validation (spec §8.8a), the
-//! table bound and the defences (spec §2.12), ICMP errors (spec §2.9) and full NAT.
+//! Statistics (kernel-semantics §6), thresholds (kernel-semantics §4.15), control-plane validation
+//! (kernel-semantics §8.8a), the table bound and the defences (kernel-semantics §2.12), ICMP errors
+//! (kernel-semantics §2.9) and full NAT.
 
 mod common;
 use common::*;
@@ -19,7 +20,7 @@ fn one_server(profile: Profile) -> (Lab, ServiceKey) {
     (lab, k)
 }
 
-/// Counters reach user space only on the 2-second estimator tick (spec §6.2; golden
+/// Counters reach user space only on the 2-second estimator tick (kernel-semantics §6.2; golden
 /// stats-refresh-lag.txt: `0 0` for ~1.5 s, then `1 5`).
 #[test]
 fn counters_published_on_the_2s_tick_spec_6_2() {
@@ -39,7 +40,8 @@ fn counters_published_on_the_2s_tick_spec_6_2() {
     assert_eq!(lab.e.dest(&k, ip(RS1), 80).unwrap().stats.inpkts, 4);
 }
 
-/// Rates follow the estimator (spec §6.3) and zeroing restarts counters and rates (spec §6.2).
+/// Rates follow the estimator (kernel-semantics §6.3) and zeroing restarts counters and rates
+/// (kernel-semantics §6.2).
 #[test]
 fn rates_and_zero_spec_6_3() {
     let (mut lab, k) = one_server(Profile::Linux5_16);
@@ -63,7 +65,7 @@ fn rates_and_zero_spec_6_3() {
     assert_eq!(lab.e.totals().stats.conns, 0);
 }
 
-/// run_estimation=0 freezes counters and rates (spec §6.2, 5.16+).
+/// run_estimation=0 freezes counters and rates (kernel-semantics §6.2, 5.16+).
 #[test]
 fn run_estimation_off_freezes_spec_6_2() {
     let (mut lab, k) = one_server(Profile::Linux5_16);
@@ -74,7 +76,8 @@ fn run_estimation_off_freezes_spec_6_2() {
 }
 
 /// OVERLOAD is set at bind time when active+inactive reaches the upper threshold, makes the
-/// scheduler skip the server, and clears below the lower threshold at unbind (spec §4.15).
+/// scheduler skip the server, and clears below the lower threshold at unbind
+/// (kernel-semantics §4.15).
 #[test]
 fn thresholds_set_and_clear_overload_spec_4_15() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -110,8 +113,8 @@ fn thresholds_set_and_clear_overload_spec_4_15() {
     assert!(!lab.e.dest(&k, ip(RS1), 80).unwrap().overloaded);
 }
 
-/// Control-plane errors carry ipvsadm's texts and leave the state unchanged (spec §8.8a;
-/// golden ipvsadm-errors.txt).
+/// Control-plane errors carry ipvsadm's texts and leave the state unchanged
+/// (kernel-semantics §8.8a; golden ipvsadm-errors.txt).
 #[test]
 fn control_errors_spec_8_8a() {
     let (mut lab, k) = one_server(Profile::Safe);
@@ -203,7 +206,7 @@ fn control_errors_spec_8_8a() {
     ));
 }
 
-/// Real servers are listed newest first, the kernel's order (spec §1.3, P10).
+/// Real servers are listed newest first, the kernel's order (kernel-semantics §1.3, P10).
 #[test]
 fn dest_order_newest_first_spec_1_3() {
     let mut lab = Lab::new(Profile::Safe);
@@ -241,7 +244,7 @@ fn table_bound() {
     assert!(is_forward(&lab.tcp(("10.0.1.2", 1), V, PSHACK)));
 }
 
-/// drop_packet=3 drops one new connection in every `am_droprate` (spec §2.12).
+/// drop_packet=3 drops one new connection in every `am_droprate` (kernel-semantics §2.12).
 #[test]
 fn drop_packet_defence_spec_2_12() {
     let (mut lab, _k) = one_server(Profile::Linux5_16);
@@ -258,7 +261,7 @@ fn drop_packet_defence_spec_2_12() {
 }
 
 /// Automatic defences turn on when the table is nearly full and the sysctl moves 1 → 2
-/// (spec §2.12): secure_tcp switches to the DoS tables.
+/// (kernel-semantics §2.12): secure_tcp switches to the DoS tables.
 #[test]
 fn secure_tcp_auto_spec_2_12() {
     let mut lab = Lab::with(EngineConfig {
@@ -274,17 +277,18 @@ fn secure_tcp_auto_spec_2_12() {
     }
     lab.advance(1.0);
     assert_eq!(lab.e.sysctls().secure_tcp, 2);
-    // Secure INPUT table: a client ACK does not move SYN_RECV to ESTABLISHED (spec §3.1.4).
+    // Secure INPUT table: a client ACK does not move SYN_RECV to ESTABLISHED
+    // (kernel-semantics §3.1.4).
     let _ = lab.tcp(("10.0.1.2", 1), V, ACK);
     assert_eq!(lab.states_of(1), ["SYN_RECV"]);
 }
 
-/// drop_entry=3 removes half-open entries first (spec §2.12).
+/// drop_entry=3 removes half-open entries first (kernel-semantics §2.12).
 #[test]
 fn drop_entry_defence_spec_2_12() {
     let (mut lab, _k) = one_server(Profile::Linux5_16);
     lab.sysctl("drop_entry", "3");
-    // (Ports from 1000: a SYN from port 20, FTP data, is never scheduled, spec §2.6.3.)
+    // (Ports from 1000: a SYN from port 20, FTP data, is never scheduled, kernel-semantics §2.6.3.)
     for p in 0..64u16 {
         let _ = lab.tcp(("10.0.1.2", 1000 + p), V, SYN);
     }
@@ -317,8 +321,8 @@ fn icmp_error(src: &str, dst: &str, quoted: Quoted) -> PacketMeta {
     }
 }
 
-/// ICMP errors follow their connection (spec §2.9): from the real server back to the client
-/// through the virtual address, from the client on to the real server.
+/// ICMP errors follow their connection (kernel-semantics §2.9): from the real server back to the
+/// client through the virtual address, from the client on to the real server.
 #[test]
 fn icmp_errors_follow_the_connection_spec_2_9() {
     let (mut lab, _k) = one_server(Profile::Linux5_16);

@@ -1,6 +1,6 @@
-//! TCP through the engine: state tables applied to real packet sequences (spec §3.1), the
-//! active/inactive counters (spec §1.6), timeouts and expiry (spec §2.10), no-destination and
-//! no-connection handling (spec §2.6).
+//! TCP through the engine: state tables applied to real packet sequences (kernel-semantics §3.1),
+//! the active/inactive counters (kernel-semantics §1.6), timeouts and expiry
+//! (kernel-semantics §2.10), no-destination and no-connection handling (kernel-semantics §2.6).
 
 mod common;
 use common::*;
@@ -13,7 +13,7 @@ const RS1: &str = "10.0.11.2";
 
 /// NAT, client closes first: NONE→SYN_RECV→ESTABLISHED→CLOSE_WAIT→TIME_WAIT, with the
 /// counters moving active→inactive, and the entry gone 120 s after the last packet
-/// (spec §3.1.3 worked example, §1.6, §3.1.1 timeouts).
+/// (kernel-semantics §3.1.3 worked example, §1.6, §3.1.1 timeouts).
 #[test]
 fn nat_client_close_lifecycle_spec_3_1_3_and_1_6() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -45,7 +45,7 @@ fn nat_client_close_lifecycle_spec_3_1_3_and_1_6() {
     assert_eq!(lab.counts(k, RS1, 80), (0, 0));
 }
 
-/// Server closes first: ESTABLISHED→FIN_WAIT→TIME_WAIT (spec §3.1.3 worked example).
+/// Server closes first: ESTABLISHED→FIN_WAIT→TIME_WAIT (kernel-semantics §3.1.3 worked example).
 #[test]
 fn nat_server_close_spec_3_1_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -62,7 +62,7 @@ fn nat_server_close_spec_3_1_3() {
 }
 
 /// Direct routing: replies never pass, the INPUT_ONLY table ends in FIN_WAIT, never
-/// TIME_WAIT (spec §3.1.3, pitfall P5).
+/// TIME_WAIT (kernel-semantics §3.1.3, pitfall P5).
 #[test]
 fn dr_ends_in_fin_wait_spec_3_1_3_p5() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -78,7 +78,7 @@ fn dr_ends_in_fin_wait_spec_3_1_3_p5() {
     assert_eq!(lab.states_of(C.1), ["FIN_WAIT"]);
 }
 
-/// A segment with none of SYN/FIN/ACK/RST forces CLOSE (10 s) (spec §3.1.2, P6).
+/// A segment with none of SYN/FIN/ACK/RST forces CLOSE (10 s) (kernel-semantics §3.1.2, P6).
 #[test]
 fn flagless_segment_closes_spec_3_1_2_p6() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -91,7 +91,7 @@ fn flagless_segment_closes_spec_3_1_2_p6() {
 }
 
 /// A client RST during the handshake leaves SYN_RECV (INPUT table); in ESTABLISHED it closes
-/// (spec §3.1.3).
+/// (kernel-semantics §3.1.3).
 #[test]
 fn rst_in_syn_recv_is_ignored_spec_3_1_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -105,7 +105,8 @@ fn rst_in_syn_recv_is_ignored_spec_3_1_3() {
     assert_eq!(lab.states_of(C.1), ["CLOSE"]);
 }
 
-/// Every packet refreshes the timer with the current state's timeout (spec §2.7 step 5, §3).
+/// Every packet refreshes the timer with the current state's timeout (kernel-semantics §2.7 step 5,
+/// §3).
 #[test]
 fn packets_refresh_the_timer_spec_2_7() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -124,7 +125,7 @@ fn packets_refresh_the_timer_spec_2_7() {
     assert_eq!(lab.e.conn_count(), 0);
 }
 
-/// `ipvsadm --set` changes the ESTABLISHED timeout for later packets (spec §1.7, §8.7).
+/// `ipvsadm --set` changes the ESTABLISHED timeout for later packets (kernel-semantics §1.7, §8.7).
 #[test]
 fn set_tcp_timeout_applies_on_next_packet_spec_8_7() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -149,7 +150,7 @@ fn set_tcp_timeout_applies_on_next_packet_spec_8_7() {
 }
 
 /// No real server can take the connection (all weight 0): ICMP port unreachable
-/// (spec §2.6.4, P21); no service at all: not ours.
+/// (kernel-semantics §2.6.4, P21); no service at all: not ours.
 #[test]
 fn no_destination_answers_port_unreachable_spec_2_6_4() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -164,7 +165,7 @@ fn no_destination_answers_port_unreachable_spec_2_6_4() {
 }
 
 /// A non-SYN segment of an unknown flow to a service goes to the director's local stack,
-/// which resets it (spec §2.6.2, P22); with `sloppy_tcp` it creates a connection.
+/// which resets it (kernel-semantics §2.6.2, P22); with `sloppy_tcp` it creates a connection.
 #[test]
 fn mid_stream_segment_without_entry_spec_2_6_2() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -185,7 +186,7 @@ fn mid_stream_segment_without_entry_spec_2_6_2() {
     assert_eq!(lab.states_of(C.1), ["ESTABLISHED"]);
 }
 
-/// A non-persistent port-0 service cannot schedule (spec §2.6.3 step 4): unreachable.
+/// A non-persistent port-0 service cannot schedule (kernel-semantics §2.6.3 step 4): unreachable.
 #[test]
 fn port_zero_needs_persistence_spec_2_6_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -197,7 +198,7 @@ fn port_zero_needs_persistence_spec_2_6_3() {
     );
 }
 
-/// A real server with port 0 takes the packet's port (spec §2.6.3 step 6).
+/// A real server with port 0 takes the packet's port (kernel-semantics §2.6.3 step 6).
 #[test]
 fn dest_port_zero_keeps_the_packet_port_spec_2_6_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -212,7 +213,8 @@ fn dest_port_zero_keeps_the_packet_port_spec_2_6_3() {
     assert_eq!(nat_target(&d), Some((ip(RS1), 8443)));
 }
 
-/// Non-first fragments carry no ports and are dropped and counted (issue 4; spec §2.2 step 7).
+/// Non-first fragments carry no ports and are dropped and counted (issue 4; kernel-semantics §2.2
+/// step 7).
 #[test]
 fn non_first_fragment_is_dropped() {
     let mut lab = Lab::new(Profile::Safe);

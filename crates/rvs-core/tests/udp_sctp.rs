@@ -1,4 +1,4 @@
-//! UDP and SCTP through the engine (spec §3.2, §3.3), one-packet scheduling (P19).
+//! UDP and SCTP through the engine (kernel-semantics §3.2, §3.3), one-packet scheduling (P19).
 
 mod common;
 use common::*;
@@ -8,7 +8,7 @@ use rvs_core::{PacketMeta, Profile};
 use rvs_packet::sctp_chunk as ch;
 
 /// UDP entries are never active, live 300 s from the last packet of either direction, and a
-/// reply assures a template (spec §3.2, §1.6, P7).
+/// reply assures a template (kernel-semantics §3.2, §1.6, P7).
 #[test]
 fn udp_is_inactive_and_lives_300s_spec_3_2() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -48,7 +48,7 @@ fn udp_sticks_to_weight0_server_in_kernel_profiles_p7() {
 }
 
 /// One-packet scheduling: every datagram is scheduled on its own, counted as a connection,
-/// and leaves no entry (spec §1.5 ONE_PACKET, P19).
+/// and leaves no entry (kernel-semantics §1.5 ONE_PACKET, P19).
 #[test]
 fn one_packet_scheduling_p19() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -82,7 +82,7 @@ fn one_packet_scheduling_p19() {
 }
 
 /// SCTP: INIT creates, the association reaches ESTABLISHED (active) through the INPUT and
-/// OUTPUT tables, SHUTDOWN moves it on, ABORT closes it (spec §3.3.3).
+/// OUTPUT tables, SHUTDOWN moves it on, ABORT closes it (kernel-semantics §3.3.3).
 #[test]
 fn sctp_association_spec_3_3() {
     let mut lab = Lab::new(Profile::Linux5_16);
@@ -114,7 +114,7 @@ fn sctp_association_spec_3_3() {
     assert_eq!(lab.counts(key, "10.0.11.2", 3868), (0, 1));
     let _ = send(&mut lab, c, v, ch::ABORT);
     assert_eq!(lab.states_of(40000), ["CLOSED"]);
-    // A non-INIT chunk of an unknown association does not create one (spec §2.6.2).
+    // A non-INIT chunk of an unknown association does not create one (kernel-semantics §2.6.2).
     assert!(!is_forward(&send(
         &mut lab,
         (ip("10.0.1.9"), 1),

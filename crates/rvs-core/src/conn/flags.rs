@@ -1,5 +1,5 @@
-//! Connection flags (spec §1.5), in a compact 16-bit layout of our own. The kernel's values
-//! are given where they exist; [`kernel_flags`] converts for display.
+//! Connection flags (kernel-semantics §1.5), in a compact 16-bit layout of our own. The kernel's
+//! values are given where they exist; [`kernel_flags`] converts for display.
 
 /// Forwarding method, low 3 bits: MASQ.
 pub const FWD_MASQ: u16 = 0;

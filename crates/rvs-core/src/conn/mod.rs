@@ -1,4 +1,4 @@
-//! The connection table (spec §1.4, §2.3, §2.10): entries, lookups, expiry.
+//! The connection table (kernel-semantics §1.4, §2.3, §2.10): entries, lookups, expiry.
 
 pub mod flags;
 pub mod index;

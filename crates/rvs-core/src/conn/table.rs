@@ -5,12 +5,12 @@
 //!   (protocol, daddr, dport, laddr, lport) — for replies, only for methods whose replies
 //!   traverse the balancer;
 //! * `tmpl_idx`: persistence templates, keyed like `in_idx` (the kernel keeps templates in the
-//!   same hash but its lookups never mix them up, spec §2.3, §5.2).
+//!   same hash but its lookups never mix them up, kernel-semantics §2.3, §5.2).
 //!
 //! The indexes ([`Index`]) hold slab indices: each slot costs four bytes plus a control byte,
-//! the key is read from the entry itself, and a table sized for its bound stays 7/8 full. Hashing uses foldhash
-//! with a seed from the engine's configuration, like the kernel's boot-time random jhash seed,
-//! so clients cannot aim for one bucket.
+//! the key is read from the entry itself, and a table sized for its bound stays 7/8 full. Hashing
+//! uses foldhash with a seed from the engine's configuration, like the kernel's boot-time random
+//! jhash seed, so clients cannot aim for one bucket.
 
 use core::hash::BuildHasher;
 
@@ -29,11 +29,11 @@ pub const NONE: u32 = u32::MAX;
 /// One entry: a connection or a persistence template.
 ///
 /// 40 bytes for IPv4. What the kernel keeps and rvs derives instead: a connection's timeout
-/// is its state's timeout (every packet sets both, spec §3), so it is read from the engine's
-/// timeout table when the timer is re-armed; a template's timeout (the persistence timeout, or
-/// the sticky 60 s of P9) lives in the bytes that only full-NAT connections use. `control` and
-/// `n_control` share `link`, since rvs has no FTP helper: a connection points to its template,
-/// a template counts the connections it controls.
+/// is its state's timeout (every packet sets both, kernel-semantics §3), so it is read from the
+/// engine's timeout table when the timer is re-armed; a template's timeout (the persistence
+/// timeout, or the sticky 60 s of P9) lives in the bytes that only full-NAT connections use.
+/// `control` and `n_control` share `link`, since rvs has no FTP helper: a connection points to its
+/// template, a template counts the connections it controls.
 #[doc(alias = "ip_vs_conn")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Conn<A: Addr> {

@@ -1,6 +1,6 @@
-//! Connection life cycle (spec §2.10): creation and binding to a real server, state
-//! transitions and the active/inactive counters (spec §1.6, §3), timer refresh, expiry,
-//! templates' "expire later" rule, and the DoS defences (spec §2.12).
+//! Connection life cycle (kernel-semantics §2.10): creation and binding to a real server, state
+//! transitions and the active/inactive counters (kernel-semantics §1.6, §3), timer refresh, expiry,
+//! templates' "expire later" rule, and the DoS defences (kernel-semantics §2.12).
 
 use rvs_packet::{L4, PacketMeta};
 
@@ -15,9 +15,9 @@ use crate::proto::{self, Direction};
 use crate::service::Protocol;
 use crate::time::{Instant, Tick};
 
-/// Ticks of the "expire later" re-arm (spec §2.10).
+/// Ticks of the "expire later" re-arm (kernel-semantics §2.10).
 const EXPIRE_LATER_SECS: u32 = 60;
-/// Timeout of a brand-new entry before its first state transition (spec §1.8).
+/// Timeout of a brand-new entry before its first state transition (kernel-semantics §1.8).
 pub(crate) const INITIAL_TIMEOUT_SECS: u32 = 3;
 
 /// What a new entry is made of.
@@ -36,8 +36,8 @@ pub(crate) struct NewConn<A: Addr> {
 }
 
 impl Core {
-    /// The kernel's `ip_vs_conn_new` + `ip_vs_bind_dest` (spec §2.10): allocates, binds to the
-    /// real server (counters, OVERLOAD), indexes, and files the entry in the wheel.
+    /// The kernel's `ip_vs_conn_new` + `ip_vs_bind_dest` (kernel-semantics §2.10): allocates, binds
+    /// to the real server (counters, OVERLOAD), indexes, and files the entry in the wheel.
     pub(crate) fn conn_new<A: Fam>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -95,7 +95,7 @@ impl Core {
             entry.set_template_timeout(n.timeout_secs);
         }
         let i = tab.alloc(entry);
-        // Bind: counters first, then the upper threshold (spec §1.6, §4.15).
+        // Bind: counters first, then the upper threshold (kernel-semantics §1.6, §4.15).
         let d = &mut self.dests[n.dest];
         d.refs += 1;
         if template {
@@ -175,8 +175,8 @@ impl Core {
         self.timer_tick = None;
     }
 
-    /// The kernel's `ip_vs_conn_expire` (spec §2.10). `forced`: a defence drop, which also
-    /// deletes the controlling template if it is left unused and not assured.
+    /// The kernel's `ip_vs_conn_expire` (kernel-semantics §2.10). `forced`: a defence drop, which
+    /// also deletes the controlling template if it is left unused and not assured.
     pub(crate) fn expire<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, forced: bool) {
         let Some(c) = tab.get(i).copied() else { return };
         if c.n_control() > 0 {
@@ -204,7 +204,8 @@ impl Core {
         self.counters.expired += 1;
     }
 
-    /// The kernel's `ip_vs_unbind_dest`: counters down, OVERLOAD re-evaluated (spec §4.15).
+    /// The kernel's `ip_vs_unbind_dest`: counters down, OVERLOAD re-evaluated
+    /// (kernel-semantics §4.15).
     fn unbind<A: Addr>(&mut self, c: &Conn<A>) {
         let Some(d) = self.dests.get_mut(c.dest) else {
             return;
@@ -231,14 +232,14 @@ impl Core {
         d.refs = d.refs.saturating_sub(1);
     }
 
-    /// Whether the secure TCP table is in effect (spec §2.12).
+    /// Whether the secure TCP table is in effect (kernel-semantics §2.12).
     #[inline]
     pub(crate) fn secure_tcp(&self) -> bool {
         self.sysctl.secure_tcp == 3 || self.defence.secure
     }
 
-    /// The protocol state transition for a packet seen in `dir` (spec §3): the new state, the
-    /// active/inactive move, and the template's ASSURED bit.
+    /// The protocol state transition for a packet seen in `dir` (kernel-semantics §3): the new
+    /// state, the active/inactive move, and the template's ASSURED bit.
     pub(crate) fn set_state<A: Addr>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -282,8 +283,8 @@ pub(crate) fn rearm_entry<A: Addr>(
     wheel.file(i, at);
 }
 
-/// The kernel's `set_tcp_state` / `set_sctp_state` / `udp_state_transition` (spec §3) on entry
-/// `c` for packet `p` seen in `dir`: the new state and the move between the real server's
+/// The kernel's `set_tcp_state` / `set_sctp_state` / `udp_state_transition` (kernel-semantics §3)
+/// on entry `c` for packet `p` seen in `dir`: the new state and the move between the real server's
 /// active and inactive counters. Returns whether the controlling template must become ASSURED.
 #[inline]
 pub(crate) fn transition<A: Addr>(
@@ -380,8 +381,8 @@ impl<A: Addr> NewConn<A> {
 }
 
 impl Engine {
-    /// The 1-second defence update and the drop_entry sweep (spec §2.12). "Memory" is the
-    /// table's free room: the kernel compares available memory with `amemthresh`; rvs says
+    /// The 1-second defence update and the drop_entry sweep (kernel-semantics §2.12). "Memory" is
+    /// the table's free room: the kernel compares available memory with `amemthresh`; rvs says
     /// memory is short when fewer than 1/16 of `conn_max` entries are free.
     pub(crate) fn defence_tick(&mut self, _now: Instant) {
         let c = &mut self.core;

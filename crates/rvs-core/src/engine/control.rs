@@ -1,4 +1,4 @@
-//! Control-plane operations with the kernel's validation (spec §8.8a) and semantics:
+//! Control-plane operations with the kernel's validation (kernel-semantics §8.8a) and semantics:
 //! scheduler binding, real servers inserted newest-first, the trash and its revival (§1.3),
 //! threshold edits (§4.15), and the 5.9+ flush of entries to removed real servers (§2.5).
 
@@ -71,7 +71,7 @@ pub(super) fn apply(e: &mut Engine, now: Instant, cmd: Command) -> Result<(), Ad
 impl Engine {
     /// Linux ≥ 5.9 with `expire_nodest_conn=1`: after a real server leaves its service, every
     /// entry bound to an unavailable real server is deleted at once (entries that control
-    /// others are skipped; a template left controlling nothing goes too) (spec §2.5).
+    /// others are skipped; a template left controlling nothing goes too) (kernel-semantics §2.5).
     fn flush_nodest(&mut self) {
         if !self.core.profile.has_5_9_fixes() || self.core.sysctl.expire_nodest_conn == 0 {
             return;
@@ -197,7 +197,7 @@ impl Core {
         self.sched_opts.maglev.unwrap_or_default().table_size as usize
     }
 
-    /// Deletes a service: its real servers go to the trash; entries stay (spec §2.10).
+    /// Deletes a service: its real servers go to the trash; entries stay (kernel-semantics §2.10).
     fn del_service(&mut self, id: ServiceId, _now: Instant) {
         let Some(svc) = self.services.remove(id) else {
             return;
@@ -448,7 +448,7 @@ impl Core {
 }
 
 /// The kernel's `__ip_vs_update_dest`: new settings; OVERLOAD cleared when the upper
-/// threshold is removed or raised (spec §4.15).
+/// threshold is removed or raised (kernel-semantics §4.15).
 fn update_dest(d: &mut Dest, cfg: &DestConfig) {
     if cfg.u_threshold == 0 || cfg.u_threshold > d.cfg.u_threshold {
         d.overload = false;

@@ -45,7 +45,7 @@ pub struct EngineConfig {
     pub start: Instant,
     /// Whether netfilter conntrack tracks the balancer's flows (true on a kube-proxy node,
     /// whose iptables rules register the conntrack hooks). Only kernel profiles read it
-    /// (spec §2.4; [`crate::conntrack`]).
+    /// (kernel-semantics §2.4; [`crate::conntrack`]).
     pub netfilter_conntrack: bool,
     /// Local addresses for full NAT.
     pub fullnat_addrs: Vec<IpAddr>,
@@ -89,7 +89,7 @@ pub struct EngineCounters {
     pub removed_resets: u64,
     /// Resets answered for TCP segments of unknown flows (what a director's local stack sends).
     pub unknown_flow_resets: u64,
-    /// ICMP port-unreachable answers (no real server available, spec §2.6.4).
+    /// ICMP port-unreachable answers (no real server available, kernel-semantics §2.6.4).
     pub no_dest_unreachable: u64,
     /// Packets not for any service.
     pub passed: u64,
@@ -116,7 +116,7 @@ impl EngineCounters {
     }
 }
 
-/// State of the automatic defences (spec §2.12).
+/// State of the automatic defences (kernel-semantics §2.12).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Defence {
     pub drop_rate: i32,
@@ -156,7 +156,7 @@ pub(crate) struct Core {
     pub defence: Defence,
     pub ports_v4: PortPool,
     pub ports_v6: PortPool,
-    /// MASQ real servers by (protocol, address, port), for `nat_icmp_send` (spec §2.8).
+    /// MASQ real servers by (protocol, address, port), for `nat_icmp_send` (kernel-semantics §2.8).
     pub rs_index: HashMap<(Protocol, IpAddr, u16), u32>,
 }
 
@@ -537,7 +537,7 @@ fn conn_views<A: Addr>(core: &Core, tab: &ConnTable<A>, out: &mut Vec<ConnView>)
 }
 
 impl Core {
-    /// Estimator tick: publish counters and update rates (spec §6.2–§6.3). With
+    /// Estimator tick: publish counters and update rates (kernel-semantics §6.2–§6.3). With
     /// `run_estimation=0` (5.16+) nothing advances.
     fn estimator_tick(&mut self) {
         if self.sysctl.run_estimation == 0
@@ -558,8 +558,8 @@ impl Core {
         }
     }
 
-    /// The trash sweep (spec §1.3): free a trashed real server once it has no references and
-    /// has been idle for 120 s.
+    /// The trash sweep (kernel-semantics §1.3): free a trashed real server once it has no
+    /// references and has been idle for 120 s.
     fn trash_tick(&mut self, now: Instant) {
         let mut keep = Vec::with_capacity(self.trash.len());
         for &id in &self.trash {

@@ -1,6 +1,6 @@
-//! The packet path (spec §2): replies first (the kernel's out hook runs before its in hook),
-//! then the client-side lookup with the port-reuse and availability rules of the profile, then
-//! scheduling of new connections, persistence, and ICMP errors.
+//! The packet path (kernel-semantics §2): replies first (the kernel's out hook runs before its in
+//! hook), then the client-side lookup with the port-reuse and availability rules of the profile,
+//! then scheduling of new connections, persistence, and ICMP errors.
 
 use rvs_packet::{Fragment, L4, PacketMeta, sctp_chunk};
 
@@ -19,7 +19,7 @@ use crate::sched::{Dests, SchedInput};
 use crate::service::{Protocol, ServiceFlags, ServiceId, ServiceKey};
 use crate::time::Instant;
 
-/// The kernel's FTP data port: packets *from* it are never scheduled (spec §2.6.3).
+/// The kernel's FTP data port: packets *from* it are never scheduled (kernel-semantics §2.6.3).
 const FTPDATA: u16 = 20;
 
 pub(super) fn handle<A: Fam>(e: &mut Engine, now: Instant, p: &PacketMeta) -> Decision {
@@ -201,7 +201,7 @@ impl Core {
         }
     }
 
-    /// Inbound counters (spec §2.7, §6.1): only while the real server is available.
+    /// Inbound counters (kernel-semantics §2.7, §6.1): only while the real server is available.
     #[inline]
     fn in_stats(&mut self, dest: DestId, len: u32) {
         let Some(d) = self.dests.get_mut(dest) else {
@@ -241,7 +241,7 @@ impl Core {
         self.totals.live.outbytes += len as u64;
     }
 
-    /// `Conns` counts scheduling decisions (spec §6.1).
+    /// `Conns` counts scheduling decisions (kernel-semantics §6.1).
     fn conn_stats(&mut self, dest: DestId, svc: ServiceId) {
         if let Some(d) = self.dests.get_mut(dest) {
             d.stats.live.conns += 1;
@@ -278,7 +278,7 @@ impl Core {
         })
     }
 
-    /// Processes a client-to-server packet on entry `i` (spec §2.7): counters, state
+    /// Processes a client-to-server packet on entry `i` (kernel-semantics §2.7): counters, state
     /// transition, timer refresh, transmit. The hot path: the entry and its real server are
     /// looked up once.
     fn forward_in<A: Fam>(
@@ -339,8 +339,8 @@ impl Core {
         }
     }
 
-    /// A reply from a real server (spec §2.8): counters, OUTPUT transition, refresh, reverse
-    /// translation.
+    /// A reply from a real server (kernel-semantics §2.8): counters, OUTPUT transition, refresh,
+    /// reverse translation.
     fn reply<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, p: &PacketMeta) -> Decision {
         let Some(c) = tab.get(i).copied() else {
             return Decision::Pass;
@@ -359,7 +359,7 @@ impl Core {
         })
     }
 
-    /// No entry: the per-protocol gate, then the kernel's `ip_vs_schedule` (spec §2.6).
+    /// No entry: the per-protocol gate, then the kernel's `ip_vs_schedule` (kernel-semantics §2.6).
     fn schedule_new<A: Fam>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -370,9 +370,9 @@ impl Core {
             self.counters.passed += 1;
             return Decision::Pass;
         };
-        // The per-protocol gate (spec §2.6.2). A packet that may not create a connection goes
-        // to a Linux director's local stack, which has no socket there: TCP answers with a
-        // reset, the others are dropped.
+        // The per-protocol gate (kernel-semantics §2.6.2). A packet that may not create a
+        // connection goes to a Linux director's local stack, which has no socket there: TCP answers
+        // with a reset, the others are dropped.
         match p.l4 {
             L4::Tcp { flags, .. } => {
                 if flags.rst() {
@@ -418,7 +418,7 @@ impl Core {
             if let ServiceKey::Addr { port, .. } = key
                 && p.dport != port
             {
-                // A non-persistent port-0 service cannot schedule (spec §2.6.3 step 4).
+                // A non-persistent port-0 service cannot schedule (kernel-semantics §2.6.3 step 4).
                 return self.leave(svc_id, p);
             }
             let Some(dest) = self.pick(svc_id, p) else {
@@ -510,13 +510,14 @@ impl Core {
             if let Some(t) = tab.get_mut(ct) {
                 t.link += 1;
             }
-            // A new controlled connection re-arms the template (spec §5.4 step 5).
+            // A new controlled connection re-arms the template (kernel-semantics §5.4 step 5).
             self.refresh(tab, ct);
         }
         Ok(Some((i, dest)))
     }
 
-    /// The kernel's `check_template` (spec §5.3); `safe` also refuses weight-0 servers (rule d).
+    /// The kernel's `check_template` (kernel-semantics §5.3); `safe` also refuses weight-0 servers
+    /// (rule d).
     fn template_valid<A: Addr>(&self, tab: &ConnTable<A>, t: u32) -> bool {
         let Some(c) = tab.get(t) else { return false };
         let Some(d) = self.dests.get(c.dest) else {
@@ -526,7 +527,7 @@ impl Core {
         d.available && !(quiescent && d.cfg.weight == 0)
     }
 
-    /// The kernel's `ip_vs_sched_persist` (spec §5.4).
+    /// The kernel's `ip_vs_sched_persist` (kernel-semantics §5.4).
     fn sched_persist<A: Fam>(
         &mut self,
         tab: &mut ConnTable<A>,
@@ -558,7 +559,8 @@ impl Core {
             Some(t) if self.template_valid(tab, t) => t,
             other => {
                 if let Some(t) = other {
-                    // Invalidate: out of the index, ports 0xffff, left to die (spec §5.3).
+                    // Invalidate: out of the index, ports 0xffff, left to die
+                    // (kernel-semantics §5.3).
                     tab.unhash(t);
                     if let Some(c) = tab.get_mut(t) {
                         c.vport = 0xffff;
@@ -604,7 +606,7 @@ impl Core {
         self.new_flow(tab, p, dest, dport, extra, Some(tmpl))
     }
 
-    /// The kernel's `ip_vs_leave` (spec §2.6.4): no real server.
+    /// The kernel's `ip_vs_leave` (kernel-semantics §2.6.4): no real server.
     fn leave(&mut self, svc_id: ServiceId, p: &PacketMeta) -> Decision {
         let Some(svc) = self.services.get(svc_id) else {
             return Decision::Pass;
@@ -625,8 +627,8 @@ impl Core {
     }
 }
 
-/// ICMP errors (spec §2.9): from a real server about a packet it received (translated back to
-/// the virtual address), or from a client about a reply it received (forwarded to the real
+/// ICMP errors (kernel-semantics §2.9): from a real server about a packet it received (translated
+/// back to the virtual address), or from a client about a reply it received (forwarded to the real
 /// server). Neither refreshes the entry nor changes its state.
 fn icmp<A: Fam>(e: &mut Engine, p: &PacketMeta) -> Decision {
     let L4::IcmpError {

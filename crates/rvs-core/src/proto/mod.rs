@@ -1,4 +1,4 @@
-//! Protocol state machines (spec §3): TCP and SCTP tables, UDP's single state, and the
+//! Protocol state machines (kernel-semantics §3): TCP and SCTP tables, UDP's single state, and the
 //! per-engine timeout tables that `ipvsadm --set` changes.
 
 pub mod sctp;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::Timeouts;
 use crate::service::Protocol;
 
-/// Which transition table a packet uses (spec §3, general rules).
+/// Which transition table a packet uses (kernel-semantics §3, general rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     /// Client to real server, on a connection whose replies the balancer sees (NAT).
@@ -20,7 +20,7 @@ pub enum Direction {
     InputOnly = 2,
 }
 
-/// UDP's single state (spec §3.2): named `UDP`, never active.
+/// UDP's single state (kernel-semantics §3.2): named `UDP`, never active.
 pub const UDP_STATE_NAME: &str = "UDP";
 /// UDP's default timeout in seconds.
 pub const UDP_DEFAULT_TIMEOUT: u32 = 300;
@@ -123,7 +123,7 @@ pub fn state_name(proto: Protocol, state: u8) -> &'static str {
     }
 }
 
-/// Whether a connection of `proto` in `state` counts as active (spec §1.6).
+/// Whether a connection of `proto` in `state` counts as active (kernel-semantics §1.6).
 #[inline]
 pub fn is_active(proto: Protocol, state: u8) -> bool {
     match proto {
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     /// `--set` changes only non-zero values; `-L --timeout` shows tcp, tcpfin, udp
-    /// (spec §8.7, golden ipvsadm-L-timeout*.txt).
+    /// (kernel-semantics §8.7, golden ipvsadm-L-timeout*.txt).
     #[test]
     fn set_timeouts_spec_8_7() {
         let mut t = TimeoutTable::default();

@@ -1,6 +1,6 @@
 //! SCTP in IPVS: states, names, timeouts, chunk events and the transition tables of
-//! `ip_vs_proto_sctp.c` (spec §3.3). Rows = event, columns = current state, one block per
-//! direction, as in the spec.
+//! `ip_vs_proto_sctp.c` (kernel-semantics §3.3). Rows = event, columns = current state, one block
+//! per direction, as in kernel-semantics §3.3.3.
 
 use rvs_packet::sctp_chunk as chunk;
 
@@ -63,7 +63,7 @@ pub const ALL: [SctpState; STATES] = [
     S::Closed,
 ];
 
-/// State names as `/proc` prints them (spec §3.3.1).
+/// State names as `/proc` prints them (kernel-semantics §3.3.1).
 pub const NAMES: [&str; STATES] = [
     "NONE",
     "INIT1",
@@ -81,7 +81,7 @@ pub const NAMES: [&str; STATES] = [
     "CLOSED",
 ];
 
-/// Default timeouts in seconds (spec §3.3.1); not settable through ipvsadm.
+/// Default timeouts in seconds (kernel-semantics §3.3.1); not settable through ipvsadm.
 pub const DEFAULT_TIMEOUTS: [u32; STATES] = [2, 4, 61, 61, 61, 61, 61, 61, 900, 61, 61, 61, 4, 61];
 
 impl SctpState {
@@ -93,7 +93,7 @@ impl SctpState {
     pub fn name(self) -> &'static str {
         NAMES[self as usize]
     }
-    /// Only ESTABLISHED counts as active (spec §1.6).
+    /// Only ESTABLISHED counts as active (kernel-semantics §1.6).
     pub fn is_active(self) -> bool {
         self == S::Established
     }
@@ -107,7 +107,7 @@ impl SctpState {
     }
 }
 
-/// SCTP events (spec §3.3.2).
+/// SCTP events (kernel-semantics §3.3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SctpEvent {
     /// DATA and every chunk type mapped to it.
@@ -132,8 +132,8 @@ pub enum SctpEvent {
     Abort = 9,
 }
 
-/// The event of a packet from its first chunk type (spec §3.3.2); `cookie_then_abort` is the
-/// COOKIE ECHO/ACK followed by ABORT special case.
+/// The event of a packet from its first chunk type (kernel-semantics §3.3.2); `cookie_then_abort`
+/// is the COOKIE ECHO/ACK followed by ABORT special case.
 pub fn event(first_chunk: u8, cookie_then_abort: bool) -> SctpEvent {
     use SctpEvent as E;
     if cookie_then_abort {
@@ -169,7 +169,7 @@ const SA: S = S::ShutdownAckSent;
 const RJ: S = S::Rejected;
 const CL: S = S::Closed;
 
-/// Transition tables (spec §3.3.3): INPUT, OUTPUT, INPUT_ONLY.
+/// Transition tables (kernel-semantics §3.3.3): INPUT, OUTPUT, INPUT_ONLY.
 pub const TABLES: [Table; 3] = [
     // INPUT                      NO  I1  IN  CS  CR  CW  CO  CE  ES  SS  SR  SA  RJ  CL
     [
@@ -237,14 +237,14 @@ mod tests {
         SctpEvent::Error,
         SctpEvent::Abort,
     ];
-    /// Spec §3.3.3, transcribed independently as text.
+    /// kernel-semantics §3.3.3, transcribed independently as text.
     const SPEC: [&str; 3] = [
         "ES I1 IN CS CR CW CO CE ES SS SR SA RJ CL|I1 IN IN CS CR CW CO CE ES SS SR SA IN IN|CW CW CW CS CR CO CO CE ES SS SR SA RJ CL|CR IN IN CR CR CW CO CE ES SS SR SA RJ CL|ES I1 IN CS CR CW CO ES ES SS SR SA RJ CL|SR I1 IN CS CR CW CO CE SR SS SR SA RJ CL|CL IN IN CS CR CW CO CE ES CL SR CL RJ CL|CL CL CL CS CR CW CO CE ES SS SR CL RJ CL|CL I1 IN CS CR CW CO CL ES SS SR SA RJ CL|CL CL CL CL CL RJ CL CL CL CL CL CL CL CL",
         "ES I1 IN CS CR CW CO CE ES SS SR SA RJ CL|CW CW CW CW CW CW CW CW ES CW CW CW CW CW|CS CS CS CS CR CW CO CE ES SS SR SA RJ CL|CE CE CE CE CE CE CE CE ES SS SR SA RJ CL|ES ES ES ES ES ES ES ES ES SS SR SA RJ CL|SS SS SS SS SS SS SS SS SS SS SR SA RJ CL|SA SA SA SA SA CW CO CE ES SA SA SA RJ CL|CL I1 IN CS CR CW CO CE ES SS SR SA RJ CL|CL CL CL CL CL CW CO CE ES SS SR SA RJ CL|CL RJ CL CL CL CL CL CL CL CL CL CL CL CL",
         "ES I1 IN CS CR ES CO CE ES SS SR SA RJ CL|I1 IN IN IN IN IN CO CE ES SS SR SA IN IN|CE CE CE CE CE CE CO CE ES SS SR SA RJ CL|ES ES ES ES ES ES CO CE ES SS SR SA RJ CL|ES I1 IN ES ES CW ES ES ES SS SR SA RJ CL|SR I1 IN CS CR CW CO CE SR SS SR SA RJ CL|CL IN IN CS CR CW CO CE CL CL SR CL RJ CL|CL CL CL CL CL CW CO CE ES SS CL CL RJ CL|CL I1 IN CS CR CW CO CE ES SS SR SA RJ CL|CL CL CL CL CL RJ CL CL CL CL CL CL CL CL",
     ];
 
-    /// Every cell of the three SCTP tables (spec §3.3.3).
+    /// Every cell of the three SCTP tables (kernel-semantics §3.3.3).
     #[test]
     fn every_cell_spec_3_3_3() {
         for (d, dir) in [Input, Output, InputOnly].into_iter().enumerate() {
@@ -261,7 +261,8 @@ mod tests {
         }
     }
 
-    /// Chunk-to-event mapping, unknown types as DATA, and the cookie+abort case (spec §3.3.2).
+    /// Chunk-to-event mapping, unknown types as DATA, and the cookie+abort case
+    /// (kernel-semantics §3.3.2).
     #[test]
     fn events_spec_3_3_2() {
         assert_eq!(event(chunk::SACK, false), SctpEvent::Data);

@@ -1,10 +1,10 @@
 //! TCP in IPVS: states, names, default timeouts, and the transition tables of
-//! `ip_vs_proto_tcp.c` (spec §3.1).
+//! `ip_vs_proto_tcp.c` (kernel-semantics §3.1).
 //!
-//! The tables keep the spec's layout: one block per direction (INPUT, OUTPUT, INPUT_ONLY),
-//! rows = event (syn, fin, ack, rst), columns = current state (NO ES SS SR FW TW CL CW LA LI SA).
-//! Two sets exist: the normal one and the "secure" one used while the `secure_tcp` defence
-//! is active (spec §3.1.4).
+//! The tables keep the layout of kernel-semantics §3.1.3: one block per direction (INPUT, OUTPUT,
+//! INPUT_ONLY), rows = event (syn, fin, ack, rst), columns = current state (NO ES SS SR FW TW CL CW
+//! LA LI SA). Two sets exist: the normal one and the "secure" one used while the `secure_tcp`
+//! defence is active (kernel-semantics §3.1.4).
 
 use rvs_packet::TcpFlags;
 
@@ -67,8 +67,8 @@ impl TcpState {
     pub fn name(self) -> &'static str {
         NAMES[self as usize]
     }
-    /// Whether a connection in this state counts in ActiveConn (spec §1.6): ESTABLISHED,
-    /// SYN_SENT, SYN_RECV and SYNACK; all others count in InActConn.
+    /// Whether a connection in this state counts in ActiveConn (kernel-semantics §1.6):
+    /// ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK; all others count in InActConn.
     pub fn is_active(self) -> bool {
         matches!(self, S::Established | S::SynSent | S::SynRecv | S::SynAck)
     }
@@ -82,7 +82,7 @@ impl TcpState {
     }
 }
 
-/// State names, indexed by state number (spec §3.1.1).
+/// State names, indexed by state number (kernel-semantics §3.1.1).
 pub const NAMES: [&str; STATES] = [
     "NONE",
     "ESTABLISHED",
@@ -97,11 +97,11 @@ pub const NAMES: [&str; STATES] = [
     "SYNACK",
 ];
 
-/// Default timeouts in seconds, indexed by state number (spec §3.1.1). ESTABLISHED and
+/// Default timeouts in seconds, indexed by state number (kernel-semantics §3.1.1). ESTABLISHED and
 /// FIN_WAIT can be changed with `ipvsadm --set`.
 pub const DEFAULT_TIMEOUTS: [u32; STATES] = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120];
 
-/// The four events a TCP segment can produce (spec §3.1.2).
+/// The four events a TCP segment can produce (kernel-semantics §3.1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpEvent {
     /// SYN set (and not RST).
@@ -115,7 +115,7 @@ pub enum TcpEvent {
 }
 
 /// The kernel's `tcp_state_idx`: RST, then SYN, then FIN, then ACK; `None` for a segment with
-/// none of these flags (which forces the state to CLOSE, spec §3.1.2, pitfall P6).
+/// none of these flags (which forces the state to CLOSE, kernel-semantics §3.1.2, pitfall P6).
 pub fn event(flags: TcpFlags) -> Option<TcpEvent> {
     if flags.rst() {
         Some(TcpEvent::Rst)
@@ -132,7 +132,7 @@ pub fn event(flags: TcpFlags) -> Option<TcpEvent> {
 
 type Table = [[TcpState; STATES]; 4];
 
-// Abbreviations, as in the spec's tables.
+// Abbreviations, as in the tables of kernel-semantics §3.1.
 const ES: S = S::Established;
 const SS: S = S::SynSent;
 const SR: S = S::SynRecv;
@@ -144,7 +144,7 @@ const LA: S = S::LastAck;
 const LI: S = S::Listen;
 const SA: S = S::SynAck;
 
-/// Normal tables (spec §3.1.3).
+/// Normal tables (kernel-semantics §3.1.3).
 pub const NORMAL: [Table; 3] = [
     // INPUT             NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
     [
@@ -169,7 +169,7 @@ pub const NORMAL: [Table; 3] = [
     ],
 ];
 
-/// Secure (DoS) tables, used while `secure_tcp` is in effect (spec §3.1.4).
+/// Secure (DoS) tables, used while `secure_tcp` is in effect (kernel-semantics §3.1.4).
 pub const SECURE: [Table; 3] = [
     // INPUT             NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
     [
@@ -215,8 +215,8 @@ mod tests {
     const F_FIN: TcpFlags = TcpFlags(TcpFlags::FIN | TcpFlags::ACK);
     const F_RST: TcpFlags = TcpFlags(TcpFlags::RST);
 
-    /// The spec's tables, transcribed from the text of §3.1.3 / §3.1.4 as strings, so that
-    /// every cell of the const tables above is checked against an independent transcription.
+    /// The tables of kernel-semantics §3.1.3 / §3.1.4, transcribed from its text as strings, so
+    /// that every cell of the const tables above is checked against an independent transcription.
     const SPEC_NORMAL: [&str; 3] = [
         "SR ES ES SR SR SR SR SR SR SR SR|CL CW SS TW TW TW CL CW LA LI TW|ES ES SS ES FW TW CL CW CL LI ES|CL CL CL SR CL CL CL CL LA LI SR",
         "SS ES SS SR SS SS SS SS SS LI SR|TW FW SS TW FW TW CL TW LA LI TW|ES ES SS ES FW TW CL CW LA ES ES|CL CL SS CL CL TW CL CL CL CL CL",
@@ -247,19 +247,19 @@ mod tests {
         }
     }
 
-    /// Every cell of every normal table (spec §3.1.3).
+    /// Every cell of every normal table (kernel-semantics §3.1.3).
     #[test]
     fn every_cell_normal_tables_spec_3_1_3() {
         check(&SPEC_NORMAL, false);
     }
 
-    /// Every cell of every secure table (spec §3.1.4).
+    /// Every cell of every secure table (kernel-semantics §3.1.4).
     #[test]
     fn every_cell_secure_tables_spec_3_1_4() {
         check(&SPEC_SECURE, true);
     }
 
-    /// Event priority and the flagless-segment quirk (spec §3.1.2, P6).
+    /// Event priority and the flagless-segment quirk (kernel-semantics §3.1.2, P6).
     #[test]
     fn event_extraction_spec_3_1_2() {
         assert_eq!(
@@ -276,7 +276,7 @@ mod tests {
         );
     }
 
-    /// The worked NAT example of spec §3.1.3: client-initiated close ends in TIME_WAIT.
+    /// The worked NAT example of kernel-semantics §3.1.3: client-initiated close ends in TIME_WAIT.
     #[test]
     fn nat_client_close_walk_spec_3_1_3() {
         let mut s = S::None;
@@ -294,7 +294,7 @@ mod tests {
         }
     }
 
-    /// DR connections never reach TIME_WAIT (spec §3.1.3, P5).
+    /// DR connections never reach TIME_WAIT (kernel-semantics §3.1.3, P5).
     #[test]
     fn dr_close_ends_in_fin_wait_spec_3_1_3() {
         let mut s = S::None;

@@ -1,4 +1,4 @@
-//! dh — Destination Hashing (spec §4.8).
+//! dh — Destination Hashing (kernel-semantics §4.8).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_dh.c` (`ip_vs_dh_schedule`, `ip_vs_dh_reassign`).
 //!

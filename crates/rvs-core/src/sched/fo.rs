@@ -1,4 +1,4 @@
-//! fo — Weighted Failover (spec §4.12).
+//! fo — Weighted Failover (kernel-semantics §4.12).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_fo.c` (`ip_vs_fo_schedule`): the dest with the highest
 //! weight among those that are not OVERLOAD and have weight > 0; ties go to the first in list

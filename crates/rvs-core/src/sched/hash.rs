@@ -1,11 +1,12 @@
-//! The kernel hash functions the hashing schedulers need (spec §4.7–§4.9, test vectors §10.2).
+//! The kernel hash functions the hashing schedulers need (kernel-semantics §4.7–§4.9, test vectors
+//! §10.2).
 //!
 //! - [`hash_32`]: the multiplicative hash of `include/linux/hash.h`, used by sh, dh, lblc and
 //!   lblcr to pick a bucket.
 //! - [`hsiphash`] / [`hsiphash_u32`]: the 64-bit kernel's `hsiphash` (`lib/siphash.c`), which
 //!   there is SipHash-1-3 with two 64-bit key words and the low 32 bits of the result. mh hashes
 //!   a 4-byte value with it. (32-bit kernels use HalfSipHash instead and pick other servers;
-//!   rvs targets the 64-bit variant, spec §4.9.)
+//!   rvs targets the 64-bit variant, kernel-semantics §4.9.)
 
 /// The golden-ratio multiplier of the kernel's `hash_32` (`GOLDEN_RATIO_32`).
 pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
@@ -98,7 +99,7 @@ pub fn hsiphash(data: &[u8], key: &HsipKey) -> u32 {
 }
 
 /// `hsiphash` of a `u32` stored in memory as the x86 kernel stores it (little-endian): the
-/// fast form of `hsiphash(&v.to_le_bytes(), key)` that mh uses (spec §4.9).
+/// fast form of `hsiphash(&v.to_le_bytes(), key)` that mh uses (kernel-semantics §4.9).
 #[inline]
 pub fn hsiphash_u32(v: u32, key: &HsipKey) -> u32 {
     Sip::new(key).finish((4u64 << 56) | v as u64)

@@ -1,4 +1,5 @@
-//! lblc — Locality-Based Least Connection (spec §4.10), and the cache both lblc and lblcr use.
+//! lblc — Locality-Based Least Connection (kernel-semantics §4.10), and the cache both lblc and
+//! lblcr use.
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_lblc.c` (`ip_vs_lblc_schedule`, `__ip_vs_lblc_schedule`,
 //! `is_overloaded`, `ip_vs_lblc_new`, `ip_vs_lblc_check_expire`, `ip_vs_lblc_full_check`).

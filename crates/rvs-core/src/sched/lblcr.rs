@@ -1,4 +1,4 @@
-//! lblcr — Locality-Based Least Connection with Replication (spec §4.11).
+//! lblcr — Locality-Based Least Connection with Replication (kernel-semantics §4.11).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_lblcr.c` (`ip_vs_lblcr_schedule`, `ip_vs_dest_set_min`,
 //! `ip_vs_dest_set_max`, `ip_vs_dest_set_insert`, `ip_vs_dest_set_erase`, `ip_vs_lblcr_new`).

@@ -1,4 +1,4 @@
-//! lc — Least Connection (spec §4.3).
+//! lc — Least Connection (kernel-semantics §4.3).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_lc.c` (`ip_vs_lc_schedule`): among the dests that are not
 //! OVERLOAD and whose weight is not 0, the one with the smallest connection overhead

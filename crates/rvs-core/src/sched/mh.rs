@@ -1,4 +1,4 @@
-//! mh — Maglev Hashing (spec §4.9), plus our configurable table size and seed.
+//! mh — Maglev Hashing (kernel-semantics §4.9), plus our configurable table size and seed.
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_mh.c` (`ip_vs_mh_schedule`, `ip_vs_mh_permutate`,
 //! `ip_vs_mh_populate`, `ip_vs_mh_get`, `ip_vs_mh_get_fallback`, `ip_vs_mh_gcd_weight`,
@@ -65,8 +65,8 @@
 //! let handoff = mh.handoff();
 //! mh.set_rebuild_on_change(false);
 //! // ... box `mh` as the service's scheduler; later, on the control thread:
-//! let servers = [(fold("10.0.11.2".parse().unwrap()), 80, 1), (fold("10.0.12.2".parse().unwrap()), 80, 1)];
-//! let ids = vec![DestId(1), DestId(0)]; // the same dests, in the same (kernel) order
+//! let servers = [(fold("10.0.11.2".parse().unwrap()), 80, 1), (fold("10.0.12.2".parse().unwrap()),
+//! 80, 1)]; let ids = vec![DestId(1), DestId(0)]; // the same dests, in the same (kernel) order
 //! let table = MaglevTable::build(&cfg, &servers).unwrap();
 //! handoff.publish(table, ids).unwrap();
 //! // The packet path adopts it at its next scheduling decision: one atomic load when nothing
@@ -1144,7 +1144,7 @@ mod tests {
     fn mh_tables_pinned_across_processes_spec_4_9_and_ext() {
         // If this fails, the table layout for a given seed changed: every balancer of a
         // deployment must then be upgraded together. Both values were also computed with an
-        // independent transcription of spec Appendix A (Python), extended with the seeded keys.
+        // independent transcription of kernel-semantics Appendix A, extended with the seeded keys.
         let cfg = MaglevConfig {
             table_size: 65537,
             seed: Some(0x5eed),

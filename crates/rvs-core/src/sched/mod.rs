@@ -1,11 +1,12 @@
-//! Schedulers: one file per ipvsadm `-s` name, like the kernel's `ip_vs_<name>.c` (spec §4).
+//! Schedulers: one file per ipvsadm `-s` name, like the kernel's `ip_vs_<name>.c`
+//! (kernel-semantics §4).
 //!
 //! A scheduler picks a real server for a *new* connection. It sees the service's real servers
-//! in kernel order (newest first, spec §1.3) through [`Dests`], and the packet's addresses
-//! through [`SchedInput`]. Callbacks tell it when the list changed, so table-based schedulers
-//! (sh, dh, mh) rebuild and cursor-based ones (rr, wrr) fix their cursor, as the kernel's
-//! `add_dest/del_dest/upd_dest` hooks do. Schedulers never touch connection counters or the
-//! OVERLOAD flag: the engine maintains them (spec §4.15) and schedulers read them.
+//! in kernel order (newest first, kernel-semantics §1.3) through [`Dests`], and the packet's
+//! addresses through [`SchedInput`]. Callbacks tell it when the list changed, so table-based
+//! schedulers (sh, dh, mh) rebuild and cursor-based ones (rr, wrr) fix their cursor, as the
+//! kernel's `add_dest/del_dest/upd_dest` hooks do. Schedulers never touch connection counters or
+//! the OVERLOAD flag: the engine maintains them (kernel-semantics §4.15) and schedulers read them.
 
 use core::net::IpAddr;
 
@@ -89,7 +90,7 @@ pub struct SchedInput {
 }
 
 /// Maglev table parameters (our extension, issue 3): a prime table size and a hash seed.
-/// The default is the kernel's: 4093 slots and the kernel's fixed keys (spec §4.9).
+/// The default is the kernel's: 4093 slots and the kernel's fixed keys (kernel-semantics §4.9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaglevConfig {
     /// Table size M, a prime (the kernel's 4093 by default; 65537 as in the Maglev paper).
@@ -196,7 +197,7 @@ pub(crate) fn active(d: &Dest) -> i32 {
 }
 
 /// The kernel's `ip_vs_dest_conn_overhead` in its own `int` arithmetic:
-/// `(activeconns << 8) + inactconns`, wrapping (spec §4.0).
+/// `(activeconns << 8) + inactconns`, wrapping (kernel-semantics §4.0).
 #[inline]
 pub(crate) fn conn_overhead(d: &Dest) -> i32 {
     active(d).wrapping_shl(8).wrapping_add(d.inactconns as i32)
@@ -217,8 +218,8 @@ pub(crate) fn hash_port(input: &SchedInput) -> u16 {
     }
 }
 
-/// The weighted-least-load pick that wlc, sed, lblc and lblcr share (spec §4.4, §4.5): the
-/// first dest that is not OVERLOAD and has weight > 0 starts as `least`; every later dest that
+/// The weighted-least-load pick that wlc, sed, lblc and lblcr share (kernel-semantics §4.4, §4.5):
+/// the first dest that is not OVERLOAD and has weight > 0 starts as `least`; every later dest that
 /// is not OVERLOAD replaces it when `load(least) × w(dest) > load(dest) × w(least)` in 64-bit
 /// arithmetic. Ties keep the earlier dest; weight-0 dests can never win (their left side is 0).
 #[inline]
@@ -405,8 +406,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        /// Spec §4.0, §4.15: whatever the dest set and its history, a scheduler returns a dest
-        /// of the service that has weight > 0 and (except a dest cached by lblc, which the
+        /// kernel-semantics §4.0, §4.15: whatever the dest set and its history, a scheduler returns
+        /// a dest of the service that has weight > 0 and (except a dest cached by lblc, which the
         /// kernel does not re-check for OVERLOAD) is not OVERLOAD; ovf's also has
         /// active ≤ weight. And the exhaustive ones return `None` only if nothing is eligible.
         #[test]

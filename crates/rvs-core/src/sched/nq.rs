@@ -1,4 +1,4 @@
-//! nq — Never Queue (spec §4.6).
+//! nq — Never Queue (kernel-semantics §4.6).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_nq.c` (`ip_vs_nq_schedule`): skipping dests that are
 //! OVERLOAD or have weight 0, the first dest with no active connection is returned at once;

@@ -1,4 +1,4 @@
-//! ovf — Weighted Overflow (spec §4.13).
+//! ovf — Weighted Overflow (kernel-semantics §4.13).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_ovf.c` (`ip_vs_ovf_schedule`): among dests that are not
 //! OVERLOAD, have weight ≠ 0 and no more active connections than their weight, the one with the

@@ -1,4 +1,4 @@
-//! rr — Round Robin (spec §4.1).
+//! rr — Round Robin (kernel-semantics §4.1).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_rr.c` (`ip_vs_rr_schedule`, `ip_vs_rr_del_dest`).
 //!

@@ -1,4 +1,4 @@
-//! sed — Shortest Expected Delay (spec §4.5).
+//! sed — Shortest Expected Delay (kernel-semantics §4.5).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_sed.c` (`ip_vs_sed_schedule`): like wlc, but the load is
 //! `activeconns + 1` (inactive connections are ignored), so it minimises `(active + 1) / weight`.

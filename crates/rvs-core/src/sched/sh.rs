@@ -1,4 +1,4 @@
-//! sh — Source Hashing (spec §4.7).
+//! sh — Source Hashing (kernel-semantics §4.7).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_sh.c` (`ip_vs_sh_schedule`, `ip_vs_sh_reassign`,
 //! `ip_vs_sh_get`, `ip_vs_sh_get_fallback`).

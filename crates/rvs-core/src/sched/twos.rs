@@ -1,4 +1,4 @@
-//! twos — Weighted Random Twos Choice (spec §4.14).
+//! twos — Weighted Random Twos Choice (kernel-semantics §4.14).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_twos.c` (`ip_vs_twos_schedule`):
 //!

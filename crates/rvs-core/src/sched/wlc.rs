@@ -1,4 +1,4 @@
-//! wlc — Weighted Least Connection, ipvsadm's default (spec §4.4).
+//! wlc — Weighted Least Connection, ipvsadm's default (kernel-semantics §4.4).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_wlc.c` (`ip_vs_wlc_schedule`): minimises
 //! overhead / weight with the overhead `active × 256 + inactive`, comparing

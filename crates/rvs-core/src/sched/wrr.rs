@@ -1,4 +1,4 @@
-//! wrr — Weighted Round Robin (spec §4.2).
+//! wrr — Weighted Round Robin (kernel-semantics §4.2).
 //!
 //! Mirrors `net/netfilter/ipvs/ip_vs_wrr.c` (`ip_vs_wrr_schedule`, `ip_vs_wrr_dest_changed`,
 //! `ip_vs_wrr_init_svc`).
@@ -19,8 +19,8 @@
 //! service starts with depends on the adds: the first add alone gives di = its weight and
 //! mw = 1, hence cw = 1, and later adds keep cw = 1 (it is ≤ mw, and rounding to a step of di
 //! gives 1 again). So a new service with weights 3, 2, 1 starts with its cw = 1 pass
-//! (C, B, A, A, B, A, ...); the sequence A, B, A, C, B, A of spec §4.2's example is what a
-//! service gets when wrr is bound to it with the dests already present (init: cw = mw). Both
+//! (C, B, A, A, B, A, ...); the sequence A, B, A, C, B, A of kernel-semantics §4.2's example is
+//! what a service gets when wrr is bound to it with the dests already present (init: cw = mw). Both
 //! are the same cycle; only the entry point differs.
 
 use super::{Dests, SchedInput, Scheduler, weight};
@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn wrr_weights_3_2_1_bound_to_existing_dests_spec_4_2() {
-        // Spec §4.2 example: A=.1 (3), B=.2 (2), C=.3 (1), list C, B, A, cw starting at mw = 3.
+        // kernel-semantics §4.2 example: A=.1 (3), B=.2 (2), C=.3 (1), list C, B, A, cw starting at
+        // mw = 3.
         let mut s = Wrr::new();
         let (mut svc, _) =
             bound_after(&mut s, &[("10.0.0.1", 3), ("10.0.0.2", 2), ("10.0.0.3", 1)]);

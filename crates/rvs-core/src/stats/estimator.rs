@@ -1,5 +1,5 @@
-//! The kernel's rate estimator (`ip_vs_est.c`, spec §6.3): every 2 seconds, for each counter,
-//! an exponentially weighted moving average with weight 1/4 in fixed point. Packets and
+//! The kernel's rate estimator (`ip_vs_est.c`, kernel-semantics §6.3): every 2 seconds, for each
+//! counter, an exponentially weighted moving average with weight 1/4 in fixed point. Packets and
 //! connections are kept scaled by 2^10 per second, bytes by 2^5.
 
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ impl Estimator {
 mod tests {
     use super::*;
 
-    /// Spec §6.3: after a step from 0 to a constant rate R, the reported rate is about
+    /// kernel-semantics §6.3: after a step from 0 to a constant rate R, the reported rate is about
     /// R·(1 − 0.75^n) after n ticks.
     #[test]
     fn step_response_spec_6_3() {

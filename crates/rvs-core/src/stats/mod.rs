@@ -1,5 +1,5 @@
-//! Statistics (spec §6): counters per service, per real server and in total, and the kernel's
-//! 2-second rate estimator.
+//! Statistics (kernel-semantics §6): counters per service, per real server and in total, and the
+//! kernel's 2-second rate estimator.
 
 mod estimator;
 
@@ -7,7 +7,7 @@ pub use estimator::{Estimator, Rates};
 
 use serde::{Deserialize, Serialize};
 
-/// The five counters IPVS keeps (spec §6.1).
+/// The five counters IPVS keeps (kernel-semantics §6.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// New connections scheduled.
@@ -39,8 +39,8 @@ impl Counters {
 ///
 /// The packet path increments `live` (the kernel's per-CPU counters). User space reads
 /// `shown - zero`: `shown` is copied from `live` only on the estimator's 2-second tick, as the
-/// kernel does (spec §6.2; golden `stats-refresh-lag.txt`), and `zero` is the snapshot taken
-/// by `ipvsadm -Z`.
+/// kernel does (kernel-semantics §6.2; golden `stats-refresh-lag.txt`), and `zero` is the snapshot
+/// taken by `ipvsadm -Z`.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Updated on every packet.
