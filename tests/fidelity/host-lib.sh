@@ -5,6 +5,8 @@
 #   FID_RUN          this run's private folder (configs, sockets, daemon logs)
 #   FID_ID           a token unique to this run, put in front of every namespace name
 #   FID_PROFILE      the rvs behaviour profile (linux-5.16)
+#   FID_SOCKETS      where the daemons' admin sockets go (short: a socket path has at most
+#                    107 bytes; default FID_RUN)
 # and it runs inside host-run.sh's private mount and PID namespaces, where /tmp and
 # /run/netns are private tmpfs mounts (so the scenarios' fixed /tmp paths and namespace
 # names cannot collide with anything else on this machine, and everything dies with the run).
@@ -124,7 +126,7 @@ topo_up() {
 		ip -n "$LB" link set "to-rs$_i" up
 		_i=$((_i + 1))
 	done
-	export RVS_SOCKET="$FID_RUN/$LB.sock"
+	export RVS_SOCKET="${FID_SOCKETS:-$FID_RUN}/$LB.sock"
 	_daemon_start
 }
 

@@ -24,31 +24,46 @@
 # private mount and PID namespaces: /tmp and /run/netns are private tmpfs mounts, and when
 # the run ends (or is killed) the kernel kills every process it started and its network
 # namespaces disappear with them.  Needs root, unshare (util-linux), iproute2, gcc.
+#
+# The checkout and DIR may be anywhere, /tmp included, and their paths may contain spaces:
+# everything the run needs inside the namespaces (the rvs binary, this script, host-lib.sh,
+# the helpers, the scenario) is first put into DIR, and DIR is held open across the private
+# /tmp mount and bound back at its own path when that mount hid it.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-KVM=${KIPVS_DIR:-$ROOT/tests/kernel-vm}
-
 if [ "${1:-}" = --inner ]; then
-	# ---- inside the private mount + PID namespaces (PID 1) ----
+	# ---- inside the private mount + PID namespaces (PID 1); this is DIR/lib's copy ----
 	OUT=$2
+	exec 7<"$OUT"
 	mount -t tmpfs -o mode=1777 fid-tmp /tmp
 	mkdir -p /run/netns
 	mount -t tmpfs -o mode=755 fid-netns /run/netns
+	if ! [ "$OUT" -ef /proc/self/fd/7 ]; then
+		# DIR was under /tmp (or /run/netns): put the real one back where it was.  mount must
+		# not resolve the fd's link itself: it would find the path, now the tmpfs's.
+		mkdir -p "$OUT"
+		mount --no-canonicalize --bind /proc/self/fd/7 "$OUT"
+		[ "$OUT" -ef /proc/self/fd/7 ] || { echo "host-run.sh: cannot bind $OUT back" >&2; exit 3; }
+	fi
+	exec 7<&-
 	export PATH="$OUT/bin:$PATH" LC_ALL=C
-	export FID_RUN="$OUT/rvs" RVS_BIN FID_ID FID_PROFILE
-	mkdir -p "$FID_RUN"
+	# Admin sockets in the private /tmp: DIR's path may be too long for a socket's.
+	export FID_RUN="$OUT/rvs" FID_SOCKETS=/tmp/.rvs-sockets RVS_BIN="$OUT/bin/rvs" FID_ID FID_PROFILE
+	mkdir -p "$FID_RUN" "$FID_SOCKETS"
 	cd "$OUT/scenario"
 	set +eu
 	set -a
 	. "$OUT/scenario/env"
 	set +a
-	FID_LIB="$HERE/host-lib.sh" FID_SCEN="$OUT/scenario/run.sh" bash -c '. "$FID_LIB"; . "$FID_SCEN"' </dev/null
+	FID_LIB="$OUT/lib/host-lib.sh" FID_SCEN="$OUT/scenario/run.sh" bash -c '. "$FID_LIB"; . "$FID_SCEN"' </dev/null
 	rc=$?
 	echo "@@RVS scenario-exit rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
 	exit $rc
 fi
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+KVM=${KIPVS_DIR:-$ROOT/tests/kernel-vm}
 
 ENVS=() FILES=() OUTDIR="" TIMEOUT=1800 QUIET=0 PROFILE=linux-5.16 SCEN=""
 RVS_BIN=${RVS_BIN:-$ROOT/target/release/rvs}
@@ -61,7 +76,7 @@ while [ $# -gt 0 ]; do
 	-q) QUIET=1; shift ;;
 	--rvs) RVS_BIN=$2; shift 2 ;;
 	--profile) PROFILE=$2; shift 2 ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,32p' "$0"; exit 0 ;;
 	-*) echo "unknown option $1" >&2; exit 2 ;;
 	*) SCEN=$1; shift ;;
 	esac
@@ -78,11 +93,14 @@ RVS_BIN=$(cd "$(dirname "$RVS_BIN")" && pwd)/$(basename "$RVS_BIN")
 
 name=$(basename "$SCEN" .sh)
 [ -n "$OUTDIR" ] || OUTDIR=/var/tmp/rvs-fidelity/runs/$(date +%Y%m%d-%H%M%S)-$$-$name
-case "$OUTDIR" in /tmp|/tmp/*) echo "-o must not be under /tmp (the run gets a private /tmp)" >&2; exit 2 ;; esac
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
-rm -rf "$OUTDIR/bin" "$OUTDIR/scenario" "$OUTDIR/files" "$OUTDIR/rvs"
-mkdir -p "$OUTDIR/bin" "$OUTDIR/scenario"
+rm -rf "$OUTDIR/bin" "$OUTDIR/lib" "$OUTDIR/scenario" "$OUTDIR/files" "$OUTDIR/rvs"
+mkdir -p "$OUTDIR/bin" "$OUTDIR/lib" "$OUTDIR/scenario"
+
+# What the inner side runs, from DIR (a hard link of rvs when it can be, removed at the end).
+ln "$RVS_BIN" "$OUTDIR/bin/rvs" 2>/dev/null || cp "$RVS_BIN" "$OUTDIR/bin/rvs"
+cp "$HERE/host-lib.sh" "$HERE/host-run.sh" "$OUTDIR/lib/"
 
 # helpers, built for this machine
 gcc -O2 -Wall -o "$OUTDIR/bin/tcpclient" "$KVM/src/tcpclient.c"
@@ -142,7 +160,7 @@ say "rvs ($("$RVS_BIN" --version 2>/dev/null || echo '?'), profile $PROFILE), sc
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$TIMEOUT" unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
-	bash "$0" --inner "$OUTDIR" >"$OUTDIR/output.txt" 2>&1 &
+	bash "$OUTDIR/lib/host-run.sh" --inner "$OUTDIR" >"$OUTDIR/output.txt" 2>&1 &
 upid=$!
 if [ "$QUIET" = 0 ]; then
 	tail -n +1 -f --pid="$upid" "$OUTDIR/output.txt" &
@@ -153,6 +171,7 @@ urc=$?
 [ "$QUIET" = 0 ] && wait "$tpid" 2>/dev/null
 set -e
 t1=$(date +%s.%N)
+rm -f "$OUTDIR/bin/rvs"
 
 mkdir -p "$OUTDIR/files"
 awk -v dir="$OUTDIR/files" '
