@@ -68,6 +68,25 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+/// Reports a case skipped on request: a `SKIPPED:` line, and a line appended to the file named
+/// by `$RVS_SKIP_LOG`, which `scripts/test-all.sh` counts in its summary. (The same few lines
+/// as `rvs_dataplane::lab::record_skip`: this crate depends on no rvs crate, so that the
+/// kernel side of a comparison never links the code under test.)
+pub fn record_skip(case: &str, why: &str) {
+    eprintln!("SKIPPED: fidelity {case}: {why}");
+    if let Some(path) = std::env::var_os("RVS_SKIP_LOG") {
+        let line = format!("fidelity {case}: {why}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip of {case} in RVS_SKIP_LOG: {e}");
+        }
+    }
+}
+
 /// Why the suite cannot run here (checked unless skipping was asked for).
 pub fn unavailable() -> Option<String> {
     runner::host_unavailable().or_else(|| runner::vm_unavailable(&runner::repo_root()))

@@ -5,7 +5,7 @@
 //!
 //! Needs root, network namespaces, /dev/net/tun, and tests/kernel-vm's VM (its run.sh installs
 //! QEMU and the rest with apt-get on first use). RVS_SKIP_VM=1 or RVS_SKIP_NETNS=1 skip these
-//! tests with a visible SKIPPED line; anything else missing is a failure with the reason.
+//! tests, each recorded for the test command's summary; anything else missing is a failure with the reason.
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -20,8 +20,7 @@ fn serial() -> MutexGuard<'static, ()> {
 
 fn run(name: &str) {
     if let Some(why) = rvs_fidelity::skip_reason() {
-        println!("SKIPPED: fidelity {name}: {why}");
-        eprintln!("SKIPPED: fidelity {name}: {why}");
+        rvs_fidelity::record_skip(name, &why);
         return;
     }
     if let Some(why) = rvs_fidelity::unavailable() {

@@ -40,6 +40,25 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// Reports a test that was skipped on request (`RVS_SKIP_NETNS=1` and the like): a `SKIPPED:`
+/// line, and a line appended to the file named by `$RVS_SKIP_LOG`, which
+/// `scripts/test-all.sh` counts and lists in its summary (the test harness hides the output
+/// of tests that pass, so the line alone would never be seen).
+pub fn record_skip(test: &str, why: &str) {
+    eprintln!("SKIPPED: {test}: {why}");
+    if let Some(path) = std::env::var_os("RVS_SKIP_LOG") {
+        let line = format!("{test}: {why}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip of {test} in RVS_SKIP_LOG: {e}");
+        }
+    }
+}
+
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -21,13 +21,13 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `Some(reason)` when the test must be skipped (RVS_SKIP_NETNS=1); panics with a clear
-/// message when namespaces are unavailable and skipping was not asked for.
+/// True when the test must be skipped (RVS_SKIP_NETNS=1; the skip is recorded for the test
+/// command's summary); panics with a clear message when namespaces are unavailable and
+/// skipping was not asked for.
 pub fn skip(test: &str) -> bool {
     let why = rvs_dataplane::lab::unavailable();
     if std::env::var("RVS_SKIP_NETNS").as_deref() == Ok("1") {
-        println!("SKIPPED: {test}: RVS_SKIP_NETNS=1");
-        eprintln!("SKIPPED: {test}: RVS_SKIP_NETNS=1");
+        rvs_dataplane::lab::record_skip(test, "RVS_SKIP_NETNS=1");
         return true;
     }
     if let Some(w) = why {
