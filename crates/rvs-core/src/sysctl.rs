@@ -153,6 +153,36 @@ pub const NAMES: [(&str, Effect); 29] = [
     ("sync_version", Effect::Stored),
 ];
 
+/// Why a knob marked [`Effect::Stored`] does nothing in rvs (`None` for a knob that acts, or an
+/// unknown name). `rvs sysctl` prints it when such a knob is set, and the daemon logs it when
+/// its configuration sets one to a value other than the default.
+pub fn inert_reason(name: &str) -> Option<&'static str> {
+    let name = name.strip_prefix(PREFIX).unwrap_or(name);
+    let (_, effect) = NAMES.iter().find(|(n, _)| *n == name)?;
+    if *effect == Effect::Acts {
+        return None;
+    }
+    Some(match name {
+        "amemthresh" => {
+            "rvs measures no kernel memory: the automatic modes of drop_entry, drop_packet and \
+             secure_tcp look at the connection table's free room (conn_max) instead"
+        }
+        "pmtu_disc" => {
+            "rvs never fragments a forwarded packet itself; an oversized one is handed to the \
+             kernel's output path, which applies its own path-MTU rules whatever this says"
+        }
+        "snat_reroute" => {
+            "replies leave through the route the kernel picks for their destination; rvs does \
+             not re-route them by their rewritten source"
+        }
+        "ignore_tunneled" => {
+            "the TUN data plane cannot tell a packet that a tunnel decapsulated from any other, \
+             so every packet is handled"
+        }
+        _ => "the connection sync daemon (master/backup) is not implemented yet",
+    })
+}
+
 fn parse_int(name: &str, v: &str, lo: i64, hi: i64) -> Result<i64, String> {
     let n: i64 = v
         .trim()
@@ -289,6 +319,27 @@ impl Sysctls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every stored-only knob says why it does nothing; no acting knob claims to be inert.
+    #[test]
+    fn inert_knobs_say_why() {
+        for (name, effect) in NAMES {
+            let why = inert_reason(name);
+            assert_eq!(why.is_some(), effect == Effect::Stored, "{name}");
+            assert_eq!(
+                inert_reason(&format!("{PREFIX}{name}")),
+                why,
+                "{name} with prefix"
+            );
+        }
+        assert!(inert_reason("pmtu_disc").unwrap().contains("fragment"));
+        assert!(
+            inert_reason("sync_version")
+                .unwrap()
+                .contains("sync daemon")
+        );
+        assert_eq!(inert_reason("no_such_knob"), None);
+    }
 
     /// The defaults, listed as the kernel lists them (golden sysctl-net.ipv4.vs-defaults.txt).
     #[test]

@@ -85,6 +85,9 @@ impl Control {
         }
         match self.ctl.reload(new.clone(), self.profile).await {
             Ok(lines) => {
+                for n in new.inert_sysctls() {
+                    tracing::warn!("{n}");
+                }
                 *self.cfg.lock().await = new;
                 for l in &lines {
                     tracing::info!("reload: {l}");
@@ -311,6 +314,9 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         }
     }
     tracing::info!("rvs daemon running: admin socket {}", socket_path.display());
+    for n in control.cfg.lock().await.inert_sysctls() {
+        tracing::warn!("{n}");
+    }
 
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut result = Ok(());

@@ -65,6 +65,9 @@ pub struct AdmArgs {
 #[command(
     after_help = "Examples:\n  rvs sysctl -a\n  rvs sysctl net.ipv4.vs.conn_reuse_mode\n  \
 rvs sysctl net.ipv4.vs.conn_reuse_mode=0 expire_nodest_conn=1\n  rvs sysctl --profile linux-5.16\n\
+All 29 net.ipv4.vs.* knobs are listed and can be set, with the kernel's names, defaults and \
+validation. These are stored but have no effect in rvs (setting one prints why): amemthresh, \
+backup_only, ignore_tunneled, pmtu_disc, snat_reroute and the sync_* knobs.\n\
 The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
 )]
 pub struct SysctlArgs {

@@ -2,6 +2,7 @@
 
 use rvs_control::client::{Client, ClientError, socket_path};
 use rvs_control::proto::{Request, Response};
+use rvs_core::sysctl::inert_reason;
 
 use crate::cli::SysctlArgs;
 
@@ -65,8 +66,16 @@ pub fn run(a: &SysctlArgs) -> i32 {
             Some((n, v)) => Request::SysctlSet(n.trim().into(), v.trim().into()),
             None => Request::SysctlGet(item.trim().into()),
         };
+        let setting = item.contains('=');
         match call(req) {
-            Some(Response::Sysctl(n, v)) => print(a, &n, &v),
+            Some(Response::Sysctl(n, v)) => {
+                print(a, &n, &v);
+                if let Some(why) = setting.then(|| inert_reason(&n)).flatten() {
+                    eprintln!(
+                        "rvs sysctl: note: {n} is stored and listed, but has no effect: {why}"
+                    );
+                }
+            }
             Some(Response::Error(m)) => {
                 eprintln!("rvs sysctl: {m}");
                 status = 1;

@@ -159,6 +159,16 @@ fn sysctl_reads_sets_and_switches_profiles() {
         stdout(&env.rvs(&["sysctl", "-n", "conn_reuse_mode"])),
         "0\n"
     );
+    assert!(o.stderr.is_empty(), "knobs that act set quietly");
+    // A knob that rvs stores but does not act on says so when it is set.
+    let o = env.rvs(&["sysctl", "net.ipv4.vs.pmtu_disc=0"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "net.ipv4.vs.pmtu_disc = 0\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("net.ipv4.vs.pmtu_disc is stored and listed, but has no effect"),
+        "{err}"
+    );
     let o = env.rvs(&["sysctl", "conn_reuse_mode=9"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("out of range"));

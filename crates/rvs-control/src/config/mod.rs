@@ -241,6 +241,25 @@ impl Config {
         Ok(cfg)
     }
 
+    /// One line per `[sysctl]` knob that the file sets away from its default but that has no
+    /// effect in rvs (`rvs_core::sysctl::inert_reason`); the daemon logs them on load and on
+    /// every reload, so a setting that does nothing never goes unnoticed.
+    pub fn inert_sysctls(&self) -> Vec<String> {
+        let defaults = Sysctls::default();
+        self.sysctls
+            .list()
+            .into_iter()
+            .zip(defaults.list())
+            .filter(|((_, v), (_, d))| v != d)
+            .filter_map(|((n, v), _)| {
+                let why = rvs_core::sysctl::inert_reason(&n)?;
+                Some(format!(
+                    "[sysctl] {n} = {v} is stored, but has no effect: {why}"
+                ))
+            })
+            .collect()
+    }
+
     /// The engine configuration (a `--profile` given on the command line overrides the file).
     pub fn engine_config(&self, profile: Option<Profile>) -> EngineConfig {
         EngineConfig {

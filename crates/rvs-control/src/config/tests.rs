@@ -456,3 +456,16 @@ fn the_example_file_is_valid() {
     assert_eq!(c.services[0].dests[1].u_threshold, 1000);
     assert_eq!(c.dataplane.http_listen.unwrap().port(), 9180);
 }
+
+#[test]
+fn inert_sysctls_set_away_from_their_default_are_named() {
+    let c = Config::parse(
+        Path::new("t.toml"),
+        "[sysctl]\npmtu_disc = 0\nsync_version = 1\nexpire_nodest_conn = 1\n",
+    )
+    .unwrap();
+    let notes = c.inert_sysctls();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("pmtu_disc = 0"), "{notes:?}");
+    assert!(notes[0].contains("no effect"), "{notes:?}");
+}
