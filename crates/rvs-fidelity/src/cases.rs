@@ -6,7 +6,8 @@
 //! (the VM's 6.1 and this machine's), so they pick other ephemeral ports and may send other
 //! numbers of pure ACKs. Decisions (which real server, which outcome, which state) must be
 //! the same; counts that follow from timing are compared by magnitude class or within a
-//! tolerance; timers within ±2 s.
+//! tolerance; timers within ±2 s. Each tolerance is a constant of [`tol`], with the measured
+//! spread it was chosen from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -171,24 +172,55 @@ pub fn all(kipvs: &Path, fidelity: &Path) -> Vec<Case> {
     v
 }
 
-/// Tolerances, each with the reason it is what it is (the README's table mirrors them).
+/// Tolerances, each with the reason it is what it is and the spread it was chosen from (the
+/// fidelity README's table mirrors them). Spreads: 2 runs of the CI subset, 1 each of
+/// incident-kill, -drop and -linkdown (full length), on this 2-core machine with other VMs and
+/// builds running.
 pub mod tol {
-    /// `--stats` InPkts per service and real server: ±max(abs, rel of the kernel's).
+    /// `--stats` InPkts per service and real server: ±max(abs, rel of the kernel's). rvs's
+    /// side is 5 per connection exactly; the VM's clients sometimes send one more (a
+    /// retransmit or a separate ACK): measured kernel − rvs 0 to +4 (at most 0.8 % of rows of
+    /// 100 or more; 32 rows).
     pub const INPKTS: (i64, f64) = (3, 0.02);
-    /// `--stats` OutPkts: ±max(abs, rel of the kernel's).
-    pub const OUTPKTS: (i64, f64) = (3, 0.15);
-    /// Incident, phase main: the failed share of attempts (when both are non-zero).
-    pub const FAILURE_SHARE: f64 = 0.35;
-    /// Incident, after main: service Conns per attempt of warm+main.
-    pub const CONNS_PER_ATTEMPT: f64 = 0.15;
-    /// Incident, phase main: a successful connect this slow is a dropped SYN retransmitted.
+    /// `--stats` OutPkts: kernel − rvs from −SLACK to the row's Conns + SLACK. rvs's side is 3
+    /// per connection (3.0–3.1 measured: SYN-ACK, banner, FIN with the ACK of the client's
+    /// FIN); the VM's slower 6.1 servers often send that ACK before their FIN, one packet more
+    /// per connection at most: measured kernel − rvs +0.10 to +0.63 per connection (up to 17 %
+    /// of the kernel's value; 32 rows), which the former ±15 % did not cover (2 CI-subset
+    /// checks failed in 1 of 2 runs).
+    pub const OUTPKTS_SLACK: i64 = 3;
+    /// Incident, phase main, death `kill`: the failed share of attempts, when both are
+    /// non-zero. Refused connects fail at once, and the share follows from how many client
+    /// ports are pinned to the dead server: measured kernel 0.82–0.83, rvs 0.86, |difference|
+    /// at most 0.04 (3 runs).
+    pub const FAILURE_SHARE_REFUSED: f64 = 0.12;
+    /// Incident, after main: service Conns per attempt of warm+main. Conns is the same on
+    /// both sides in every run (10 or 13 with conn_reuse_mode 0, every attempt with 1); the
+    /// attempts differ with the client's speed: measured |difference| at most 0.03 (near 0.25
+    /// with few attempts), 0.01 otherwise.
+    pub const CONNS_PER_ATTEMPT: f64 = 0.10;
+    /// Incident, phase main: a successful connect this slow is a dropped SYN retransmitted
+    /// (1 s); measured slowest successful connect of a main phase 1–27 ms on both sides.
     pub const SLOW_CONNECT_MS: f64 = 900.0;
-    /// udp-removed: datagrams answered after the removal (of 16).
+    /// udp-removed: datagrams answered after the removal (of 16). An unanswered datagram
+    /// waits 500 ms, so the two sides can land one datagram apart; measured difference 0.
     pub const UDP_ANSWERED: i64 = 1;
-    /// udp-removed: time until the flow is answered again, ms.
+    /// udp-removed: time until the flow is answered again, ms; one 500 ms wait apart, as
+    /// above; measured difference 0–2 ms.
     pub const BLACK_HOLE_MS: i64 = 600;
-    /// `-Lnc` expiry of each entry, s.
+    /// `-Lnc` expiry of each entry, s: whole seconds, and the VM lists later after the last
+    /// packet; measured kernel − rvs −1 (19 entries) or 0 (49 entries).
     pub const EXPIRY_S: i64 = 2;
+}
+
+/// Whether the failed share of attempts is compared as a number for incident death `death`:
+/// only for `kill`. With `drop` and `linkdown` a failed attempt holds the sequential client
+/// for its 2 s timeout (or the 1–3 s until the ICMP error), so the number of failures is set by
+/// the phase's length (the same on both sides: 6 and 6, 8 and 8) and the share by how many
+/// fast successes the client's port choice fits in between: measured kernel 0.75 vs rvs 0.35
+/// (drop) and 0.67 vs 0.47 (linkdown), which a tolerance of 0.35 did not cover.
+fn share_compared(death: &str) -> bool {
+    death == "kill"
 }
 
 /// Compares the two sides of `case`.
@@ -400,14 +432,18 @@ fn sched_cmp(c: &mut Checks, s: &str, k: &Side, r: &Side) {
                 tol::INPKTS.0,
                 tol::INPKTS.1,
             );
-            c.near(
+            let (conns, slack) = (a.v[0], tol::OUTPKTS_SLACK);
+            c.compare(
                 &format!("stats/{key}/outpkts"),
-                "ipvsadm --stats OutPkts (the real servers' kernels differ: 6.1 in the VM, this \
-                 machine's for rvs; the slow VM sees more separate ACKs)",
+                &format!(
+                    "ipvsadm --stats OutPkts: kernel − rvs from −{slack} to Conns + {slack} = \
+                     {} (the VM's slower servers may ACK the client's FIN before sending their \
+                     own, one packet more per connection at most)",
+                    conns + slack
+                ),
                 Ok(a.v[2]),
                 Ok(b.v[2]),
-                tol::OUTPKTS.0,
-                tol::OUTPKTS.1,
+                |k, r| (-slack..=conns + slack).contains(&(k - r)),
             );
         }
     }
@@ -623,16 +659,29 @@ fn incident_cmp(c: &mut Checks, want: &[String], k: &Side, r: &Side) {
                     text: format!("{v:.2} ({f} of {n})"),
                 })
             };
+            let numeric = share_compared(death);
+            let rule = if numeric {
+                format!(
+                    "phase main: failed share of attempts: both 0, or both > 0 and within ±{} \
+                     (refused connects fail at once; the share follows from the client ports \
+                     pinned to the dead server)",
+                    tol::FAILURE_SHARE_REFUSED
+                )
+            } else {
+                "phase main: failed share of attempts: both 0 or both > 0 (with failures that \
+                 wait out a timeout or an ICMP error, the share is set by the phase's length and \
+                 the client's port choice, not by IPVS)"
+                    .to_string()
+            };
             c.compare(
                 &format!("{id}/main/failure-share"),
-                &format!(
-                    "phase main: failed share of attempts: both 0, or both > 0 and within ±{} \
-                     (which client ports map to the dead server, and so the share, is chance)",
-                    tol::FAILURE_SHARE
-                ),
+                &rule,
                 share(&a),
                 share(&b),
-                |x, y| (x.v == 0.0) == (y.v == 0.0) && (x.v - y.v).abs() <= tol::FAILURE_SHARE,
+                |x, y| {
+                    (x.v == 0.0) == (y.v == 0.0)
+                        && (!numeric || (x.v - y.v).abs() <= tol::FAILURE_SHARE_REFUSED)
+                },
             );
             // pkts_to_rs2 is the rise of rs2's InPkts over main; the scenario reads 0 when rs2
             // has no --stats row, so the row must be there for the number to mean anything.
@@ -1230,6 +1279,75 @@ conn i=2 t_ms=100 lport=40001 result=refused lat_us=500 rs=- errno=111
             "### config 1: reuse=1 nodest=0 death=kill",
         );
         assert!(!incident((&other, CONNS), (&other, CONNS))["configs"].ok);
+    }
+
+    #[test]
+    fn outpkts_allow_one_more_packet_per_connection_on_the_kernel_side() {
+        let row = "TCP  10.0.0.100:8001                     8       48       32     3216     2031";
+        let with = |out: i64| {
+            let v = sched(
+                SCHED,
+                &SCHED.replace(row, &row.replace("  32  ", &format!("  {out}  "))),
+            );
+            v["stats/TCP-10.0.0.100:8001/outpkts"].ok
+        };
+        // The kernel's 32 against rvs's: kernel − rvs from −3 to Conns (8) + 3.
+        assert!(with(32) && with(21) && with(35));
+        assert!(!with(20) && !with(36));
+    }
+
+    #[test]
+    fn failure_share_is_a_number_only_for_refused_connects() {
+        let edit = |death: &str, main: &str| {
+            result_edit("main", |l| {
+                l.replace("attempted=10 ok=3 refused=7 timeout=0", main)
+            })
+            .replace("death=kill", &format!("death={death}"))
+        };
+        let share = |death: &str, k: &str, r: &str| {
+            let env = [("DEATHS", death), ("MODES", "0"), ("NODESTS", "0")];
+            let v = run(
+                Kind::Incident,
+                &env,
+                &side(
+                    SideKind::Kernel,
+                    &edit(death, k),
+                    &[("c1-main-conns.txt", CONNS)],
+                ),
+                &side(
+                    SideKind::Rvs,
+                    &edit(death, r),
+                    &[("c1-main-conns.txt", CONNS)],
+                ),
+            );
+            let c = &v[&format!("{death}-reuse0-nodest0/main/failure-share")];
+            assert!(c.values.is_some());
+            c.ok
+        };
+        // kill: within ±0.12 (measured 0.82 vs 0.86).
+        let kill = |k: &str, r: &str| share("kill", k, r);
+        assert!(kill(
+            "attempted=100 ok=18 refused=82 timeout=0",
+            "attempted=100 ok=14 refused=86 timeout=0"
+        ));
+        assert!(!kill(
+            "attempted=100 ok=18 refused=82 timeout=0",
+            "attempted=100 ok=35 refused=65 timeout=0"
+        ));
+        assert!(!kill(
+            "attempted=100 ok=18 refused=82 timeout=0",
+            "attempted=100 ok=100 refused=0 timeout=0"
+        ));
+        // drop: both non-zero is enough (measured 6 of 8 vs 6 of 17), zero on one side is not.
+        let drop = |k: &str, r: &str| share("drop", k, r);
+        assert!(drop(
+            "attempted=8 ok=2 refused=0 timeout=6",
+            "attempted=17 ok=11 refused=0 timeout=6"
+        ));
+        assert!(!drop(
+            "attempted=8 ok=2 refused=0 timeout=6",
+            "attempted=17 ok=17 refused=0 timeout=0"
+        ));
     }
 
     fn incident_verdicts(k: (&str, &str), r: (&str, &str)) -> BTreeMap<String, bool> {
