@@ -1,11 +1,12 @@
 //! Kernel release parsing and the judgement "does this kernel carry fix X?".
 //!
 //! The judgement uses, in order: the mainline version in which the commit landed
-//! (`ipvs-spec.md` §2.4.4, §2.5, §9.2); the kernel's build date from `/proc/version` (a kernel
-//! built before a fix was written cannot contain it); the upstream stable patch level when it is
-//! known (Debian prints it in `/proc/version`, Ubuntu in `/proc/version_signature`, mainline-style
-//! release strings carry it directly); and the stable series that are known to have received a
-//! backport. Everything else is reported as [`Verdict::Unknown`] with the reason, never guessed.
+//! (`docs/kernel-semantics.md` §2.4.4, §2.5, §9.2); the kernel's build date from `/proc/version` (a
+//! kernel built before a fix was written cannot contain it); the upstream stable patch level when
+//! it is known (Debian prints it in `/proc/version`, Ubuntu in `/proc/version_signature`,
+//! mainline-style release strings carry it directly); and the stable series that are known to have
+//! received a backport. Everything else is reported as [`Verdict::Unknown`] with the reason, never
+//! guessed.
 
 use serde::Serialize;
 use std::fmt;
@@ -563,7 +564,7 @@ impl KernelJudgement {
         } else if el7 {
             FixStatus::new(
                 Verdict::Yes,
-                "CentOS/RHEL 7 3.10 kernels carry a backport of conn_reuse_mode (k8s-rollouts §2.2, #82065)",
+                "CentOS/RHEL 7 3.10 kernels carry a backport of conn_reuse_mode (kubernetes#82065)",
             )
         } else {
             FixStatus::new(

@@ -1,6 +1,7 @@
 //! kube-proxy's configuration, from a `KubeProxyConfiguration` file (or the kubeadm
 //! `kube-proxy` ConfigMap that embeds one under `data."config.conf"`) and/or its command-line
-//! flags. Only the fields that matter to the audit are read (`k8s-rollouts.md` §1.7, §2):
+//! flags. Only the fields that matter to the audit are read (upstream: `KubeProxyIPVSConfiguration`
+//! in `k8s.io/kube-proxy/config/v1alpha1`, and `pkg/proxy/ipvs/proxier.go` of kubernetes):
 //! `mode`, `ipvs.scheduler`, `ipvs.tcpTimeout`, `ipvs.tcpFinTimeout`, `ipvs.udpTimeout`,
 //! `ipvs.strictARP`; flags `--proxy-mode`, `--ipvs-scheduler`, `--ipvs-tcp-timeout`,
 //! `--ipvs-tcpfin-timeout`, `--ipvs-udp-timeout`, `--ipvs-strict-arp`.

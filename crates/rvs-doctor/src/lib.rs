@@ -19,7 +19,7 @@
 //!
 //! plus, optionally, kube-proxy's configuration (`--kube-proxy-config`, a
 //! `KubeProxyConfiguration` or the kubeadm ConfigMap embedding one) and flags
-//! (`--kube-proxy-flags`). Formats: `ipvs-spec.md` §8.9. The persistence timeout in
+//! (`--kube-proxy-flags`). Formats: `docs/kernel-semantics.md` §8.9. The persistence timeout in
 //! `/proc/net/ip_vs` is `svc->timeout`, which `ip_vs_add_service` stores as seconds × HZ: it is
 //! in **jiffies** (the 6.1 golden capture prints `persistent 75000` for 300 s at HZ=250). The
 //! audit converts it with `CONFIG_HZ` from `/boot/config-<release>` when present, else assumes
@@ -37,7 +37,7 @@
 //! | `persistence-quiescent-template` | critical | persistent services with `expire_quiescent_template=0` (kubernetes#71809); critical when a weight-0 server of such a service is still in use |
 //! | `port-reuse-rate` | warning | the connection rate per client and VIP:port at which reuse begins (P ports / 120 s), and the busiest observed client |
 //! | `weight0-kept-alive` | critical | weight-0 real servers whose connection counts keep them alive (the #81775 signature) |
-//! | `reuse-dr-fin-wait` | info | DR/TUN servers with `conn_reuse_mode` bit 2 clear (spec P5) |
+//! | `reuse-dr-fin-wait` | info | DR/TUN servers with `conn_reuse_mode` bit 2 clear (kernel-semantics P5) |
 //! | `kube-proxy-sysctls` | warning | the node's sysctls vs what kube-proxy sets in IPVS mode (with kube-proxy input) |
 //! | `kube-proxy-config` | warning | mode, scheduler vs the table, timeouts (with kube-proxy input) |
 //!
@@ -59,10 +59,14 @@
 //!
 //! ## References
 //!
-//! `ipvs-spec.md` §1.7 (sysctls), §2.4 (port reuse and its version history), §2.5
-//! (`expire_nodest_conn`), §5 (templates), §8.9 (/proc formats), §9 (pitfalls);
-//! `k8s-rollouts.md` §2 (what kube-proxy sets), §3 (graceful termination), §5 (the incident);
-//! `kernel-6.1-incident.md` (measurements on a real 6.1 kernel).
+//! Each finding's `Refs:` line names what a user can read without rvs's sources: upstream
+//! kernel commits (12-digit ids), the kernel's `Documentation/networking/ipvs-sysctl.rst`,
+//! kernel source files and functions (`net/netfilter/ipvs/ip_vs_core.c: ip_vs_in_hook`),
+//! Kubernetes issues (`kubernetes#81775`) and kube-proxy's sources, and, for the measurements
+//! on a real 6.1 kernel, `docs/kernel-6.1-incident.md` in the rvs repository. For developers,
+//! `docs/kernel-semantics.md` explains the kernel behaviour behind each check: §1.7 (sysctls),
+//! §2.4 (port reuse and its version history), §2.5 (`expire_nodest_conn`), §5 (templates), §8.9
+//! (/proc formats), §9 (pitfalls).
 //!
 //! ## Use
 //!

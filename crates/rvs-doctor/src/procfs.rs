@@ -1,5 +1,5 @@
-//! Parsers for the `/proc` files the audit reads (formats: `ipvs-spec.md` §8.9, checked against
-//! the kernel's `ip_vs_info_seq_show` and `ip_vs_conn_seq_show`).
+//! Parsers for the `/proc` files the audit reads (formats: `docs/kernel-semantics.md` §8.9, checked
+//! against the kernel's `ip_vs_info_seq_show` and `ip_vs_conn_seq_show`).
 
 use serde::Serialize;
 use std::fmt;
@@ -239,7 +239,7 @@ pub struct ConnEntry {
 }
 
 impl ConnEntry {
-    /// Persistence templates have client port 0 (`ipvs-spec.md` §5.5).
+    /// Persistence templates have client port 0 (`docs/kernel-semantics.md` §5.5).
     pub fn is_template(&self) -> bool {
         self.cport == 0
     }

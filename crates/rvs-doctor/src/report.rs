@@ -48,7 +48,9 @@ pub struct Finding {
     pub why: String,
     /// What to do (empty when nothing needs doing).
     pub fix: String,
-    /// Issue numbers, commits and spec sections cited in `why`.
+    /// What `why` rests on, for a reader without rvs's sources: issues (`kubernetes#81775`),
+    /// kernel commits, kernel source files and functions, the kernel's documentation, and
+    /// rvs's own measurements (`docs/kernel-6.1-incident.md`).
     pub references: Vec<String>,
 }
 

@@ -53,7 +53,7 @@ fn golden_6_1_default_sysctls() {
     assert_eq!(severity(&r, ids::SYN_DROP), Severity::Ok);
     assert_eq!(severity(&r, ids::WEIGHT0_KEPT_ALIVE), Severity::Ok);
     assert_eq!(severity(&r, ids::PORT_REUSE_RATE), Severity::Info);
-    // sh service with Route/Tunnel servers and conn_reuse_mode=1 (spec P5)
+    // sh service with Route/Tunnel servers and conn_reuse_mode=1 (kernel-semantics P5)
     assert_eq!(severity(&r, ids::REUSE_DR_FIN_WAIT), Severity::Info);
     assert_eq!(r.worst, Severity::Warning);
     assert!(r.input_errors.is_empty());
@@ -205,7 +205,7 @@ fn kube_proxy_sysctl_mismatch_is_a_warning() {
 
 #[test]
 fn weight0_kept_alive_by_port_reuse_is_critical() {
-    // The failing row of kernel-6.1-incident.md: mode 0, nodest 0, rs2 at weight 0.
+    // The failing row of docs/kernel-6.1-incident.md: mode 0, nodest 0, rs2 at weight 0.
     let r = expect(
         "weight0-incident-6.1",
         ids::WEIGHT0_KEPT_ALIVE,
@@ -497,4 +497,147 @@ fn live_root_does_not_panic() {
     if !Path::new("/proc/net/ip_vs").exists() {
         assert!(text.contains("IPVS is not loaded"), "{text}");
     }
+}
+
+/// Every finding of every fixture tree, with and without kube-proxy input.
+fn all_findings() -> Vec<(String, rvs_doctor::Finding)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut trees: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("proc").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    trees.sort();
+    assert!(trees.len() >= 10, "fixture trees: {trees:?}");
+    let mut out = Vec::new();
+    for name in &trees {
+        let variants = [
+            DoctorArgs::for_root(fixture(name)),
+            DoctorArgs {
+                kube_proxy_config: Some(fixture("kube-proxy-config.yaml")),
+                ..DoctorArgs::for_root(fixture(name))
+            },
+            DoctorArgs {
+                kube_proxy_flags: Some(
+                    "--proxy-mode=ipvs --ipvs-scheduler=sed --ipvs-tcp-timeout=0s \
+                     --ipvs-tcpfin-timeout=30s --ipvs-udp-timeout=10s"
+                        .into(),
+                ),
+                ..DoctorArgs::for_root(fixture(name))
+            },
+            DoctorArgs {
+                kube_proxy_flags: Some("--proxy-mode=iptables".into()),
+                ..DoctorArgs::for_root(fixture(name))
+            },
+        ];
+        for (i, args) in variants.iter().enumerate() {
+            let tree = rvs_doctor::load(args).expect("fixture loads");
+            for f in audit(&tree).findings {
+                out.push((format!("{name} (variant {i})"), f));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 18: the report cites only what a user can read — kernel commits, the kernel's
+/// documentation and sources, upstream issues and sources, rvs's own docs — never notes that
+/// live outside the repository (`ipvs-spec.md §…`, `k8s-rollouts.md`, `shared/…`).
+#[test]
+fn findings_cite_only_public_or_in_repository_sources() {
+    const BANNED: [&str; 4] = ["ipvs-spec", ".md §", "shared/", "k8s-rollouts"];
+    let findings = all_findings();
+    let ids: std::collections::BTreeSet<&str> = findings.iter().map(|(_, f)| f.id).collect();
+    for id in [
+        ids::KERNEL_VERSION,
+        ids::IPVS_NOT_LOADED,
+        ids::REUSE_STICKY,
+        ids::SYN_DROP,
+        ids::NODEST_BLACKHOLE,
+        ids::PERSISTENCE_QUIESCENT,
+        ids::PORT_REUSE_RATE,
+        ids::WEIGHT0_KEPT_ALIVE,
+        ids::REUSE_DR_FIN_WAIT,
+        ids::KUBE_PROXY_SYSCTLS,
+        ids::KUBE_PROXY_CONFIG,
+    ] {
+        assert!(ids.contains(id), "no fixture produces {id}");
+    }
+    for (at, f) in &findings {
+        let texts = std::iter::once(&f.title)
+            .chain(&f.evidence)
+            .chain([&f.why, &f.fix])
+            .chain(&f.references);
+        for t in texts {
+            for b in BANNED {
+                assert!(!t.contains(b), "{at}: {}: {b:?} in {t:?}", f.id);
+            }
+        }
+        assert!(!f.references.is_empty(), "{at}: {} has no references", f.id);
+        for r in &f.references {
+            let commit = r.len() == 12 && r.chars().all(|c| c.is_ascii_hexdigit());
+            let ok = commit
+                || r.starts_with("kubernetes#")
+                || r.starts_with("kubernetes pkg/")
+                || r.starts_with("k8s.io/kube-proxy/")
+                || r.starts_with("net/")
+                || r.starts_with("Documentation/networking/")
+                || r.starts_with("docs/");
+            assert!(
+                ok,
+                "{at}: {}: {r:?} is no commit, upstream issue or source, kernel doc or rvs doc",
+                f.id
+            );
+            if let Some(doc) = r.strip_prefix("docs/") {
+                let file = doc.split_whitespace().next().unwrap();
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../docs")
+                    .join(file);
+                assert!(
+                    path.is_file(),
+                    "{at}: {}: {r:?} names a missing {path:?}",
+                    f.id
+                );
+            }
+        }
+    }
+    // The human report prints the same texts.
+    for name in [
+        "golden-6.1",
+        "weight0-incident-6.1",
+        "debian-4.19-mode1-conntrack1",
+    ] {
+        let (_, text) = human(&DoctorArgs::for_root(fixture(name)));
+        for b in BANNED {
+            assert!(!text.contains(b), "{name}: {b:?} in the report:\n{text}");
+        }
+        assert!(text.contains("Refs:"), "{text}");
+    }
+}
+
+/// The failing 6.1 measurement the findings quote is the one kept in the repository.
+#[test]
+fn the_quoted_6_1_incident_is_in_the_repository() {
+    let r = report_of("weight0-incident-6.1");
+    let f = r.finding(ids::REUSE_STICKY).unwrap();
+    assert!(f.why.contains("461 of 554"), "{}", f.why);
+    assert!(
+        f.references
+            .iter()
+            .any(|x| x.starts_with("docs/kernel-6.1-incident.md")),
+        "{:?}",
+        f.references
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let table = std::fs::read_to_string(
+        root.join("tests/fixtures/kernel-6.1/incident-port-reuse/incident-port-reuse.table.md"),
+    )
+    .unwrap();
+    assert!(
+        table.contains("| kill | 0 | 0 | 554 | 93 | 461 |"),
+        "{table}"
+    );
+    let doc = std::fs::read_to_string(root.join("docs/kernel-6.1-incident.md")).unwrap();
+    assert!(doc.contains("461 of 554"));
 }

@@ -2,7 +2,8 @@
 //! emitted instead of the IPVS checks when `/proc/net/ip_vs` does not exist.
 //!
 //! Looks for: the absence of `/proc/net/ip_vs` (and so of `/proc/sys/net/ipv4/vs/`), which
-//! the `ip_vs` module creates when it is loaded (`ipvs-spec.md` §8.9).
+//! the `ip_vs` module creates when it is loaded (`net/netfilter/ipvs/ip_vs_ctl.c:
+//! ip_vs_control_net_init`).
 //!
 //! Why: without IPVS this node forwards no traffic through kernel IPVS and none of the
 //! port-reuse hazards apply; but if kube-proxy is configured for IPVS mode, kube-proxy is not
@@ -44,6 +45,9 @@ pub(super) fn ipvs_not_loaded(ctx: &Ctx) -> Finding {
         } else {
             ""
         },
-        refs(&["ipvs-spec.md §8.9"]),
+        refs(&[
+            "net/netfilter/ipvs/ip_vs_ctl.c: ip_vs_control_net_init",
+            "Documentation/networking/ipvs-sysctl.rst",
+        ]),
     )
 }

@@ -9,7 +9,8 @@
 //! `conn_reuse_mode=0`) and 04231e52d355 (5.9 `expire_nodest_conn` rework).
 //!
 //! Why: these decide how IPVS treats a new connection that reuses a client port still in its
-//! table (`ipvs-spec.md` §2.4.4). The judgement uses the mainline release, the build date and
+//! table (`net/netfilter/ipvs/ip_vs_core.c: ip_vs_in_hook`; history in `docs/kernel-semantics.md`
+//! §2.4.4). The judgement uses the mainline release, the build date and
 //! the upstream stable patch level; vendor kernels (RHEL and others) carry backports the
 //! version string cannot show.
 //!
@@ -69,7 +70,7 @@ pub(super) fn kernel_finding(ctx: &Ctx) -> Finding {
          that the version string cannot show.",
         "",
         refs(&[
-            "ipvs-spec.md §2.4.4",
+            "net/netfilter/ipvs/ip_vs_core.c: ip_vs_in_hook",
             "f0a5e4d7a594",
             "c95c07836fa4",
             "04231e52d355",

@@ -5,7 +5,8 @@
 //! `conn_reuse_mode` (kube-proxy sets 0 on 4.1 <= kernel < 5.9, judging by the version string
 //! only) with what kube-proxy sets in IPVS mode; `info` when kube-proxy is not in IPVS mode.
 //! Why: values that differ mean kube-proxy is not running, not yet started, or something else
-//! resets them (`k8s-rollouts.md` §2; kubernetes#71114, #102122, #71834). Fix: check that
+//! resets them (kubernetes `pkg/proxy/ipvs/proxier.go`, `NewProxier`; kubernetes#71114, #102122,
+//! #71834). Fix: check that
 //! kube-proxy runs on this node in IPVS mode and that nothing (sysctl.d, tuning daemons)
 //! resets these values after it starts.
 //!
@@ -14,7 +15,8 @@
 //! scheduler to every service, so others come from something else; `tcpFinTimeout` sets only
 //! the IPVS FIN_WAIT timeout, not the 120 s TIME_WAIT, so it does not shorten the port-reuse
 //! window of NAT connections; `tcpTimeout` (default 900 s) is how long an idle connection keeps
-//! a weight-0 server alive (`k8s-rollouts.md` §1.7, §2, Appendix A; `ipvs-spec.md` §3.1.1).
+//! a weight-0 server alive (kubernetes `pkg/proxy/ipvs/proxier.go`; `KubeProxyIPVSConfiguration`;
+//! `net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_timeouts`).
 //! It is a `warning` when kube-proxy is configured for IPVS mode but IPVS is not loaded. Fix:
 //! the finding gives none itself (its notes explain each value); for IPVS not loaded, see
 //! `ipvs-not-loaded` (check kube-proxy's logs, `modprobe ip_vs`).
@@ -27,7 +29,7 @@ use std::collections::BTreeSet;
 pub(super) fn kube_proxy_sysctls(ctx: &Ctx, kp: &crate::kube_proxy::KubeProxy) -> Finding {
     let t = ctx.tree;
     let r = refs(&[
-        "k8s-rollouts.md §2",
+        "kubernetes pkg/proxy/ipvs/proxier.go: NewProxier",
         "kubernetes#71114",
         "kubernetes#102122",
         "kubernetes#71834",
@@ -211,8 +213,9 @@ pub(super) fn kube_proxy_config(ctx: &Ctx, kp: &crate::kube_proxy::KubeProxy) ->
         },
         "",
         refs(&[
-            "k8s-rollouts.md §1.7, §2, Appendix A",
-            "ipvs-spec.md §3.1.1",
+            "kubernetes pkg/proxy/ipvs/proxier.go",
+            "k8s.io/kube-proxy/config/v1alpha1: KubeProxyIPVSConfiguration",
+            "net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_timeouts",
         ]),
     )
 }

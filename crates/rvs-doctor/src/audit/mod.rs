@@ -32,7 +32,8 @@ use syn_drop::syn_drop;
 use weight0_kept_alive::weight0_kept_alive;
 
 /// IPVS TCP TIME_WAIT timeout: fixed at 120 s; `ipvsadm --set` changes only ESTABLISHED,
-/// FIN_WAIT and UDP (`ipvs-spec.md` §3.1.1).
+/// FIN_WAIT and UDP (`net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_timeouts`,
+/// `docs/kernel-semantics.md` §3.1.1).
 pub const IPVS_TIME_WAIT_S: f64 = 120.0;
 /// Linux's own TCP TIME_WAIT (TCP_TIMEWAIT_LEN), 60 s.
 pub const CLIENT_TIME_WAIT_S: f64 = 60.0;

@@ -8,7 +8,8 @@
 //! silently dropped until the entry times out (ESTABLISHED 900 s, TIME_WAIT 120 s, UDP 300 s).
 //! kube-proxy deletes UDP/SCTP real servers at once and relies on `expire_nodest_conn=1`
 //! (CoreDNS rollouts failed queries for 5 minutes in kubernetes#71514; kubernetes#71834;
-//! `ipvs-spec.md` §2.5, §9.1 P4).
+//! `Documentation/networking/ipvs-sysctl.rst`: `expire_nodest_conn`; `docs/kernel-semantics.md`
+//! §2.5, P4).
 //!
 //! Fix: `sysctl -w net.ipv4.vs.expire_nodest_conn=1`, persisted in `/etc/sysctl.d/`
 //! (kube-proxy in IPVS mode sets it at startup).
@@ -21,7 +22,8 @@ pub(super) fn nodest_blackhole(ctx: &Ctx) -> Finding {
     let vs = &ctx.tree.vs;
     let mut ev = vec![sysctl_ev("expire_nodest_conn", &vs.expire_nodest_conn)];
     let r = refs(&[
-        "ipvs-spec.md §2.5, §9.1 P4",
+        "Documentation/networking/ipvs-sysctl.rst: expire_nodest_conn",
+        "net/netfilter/ipvs/ip_vs_conn.c: ip_vs_expire_nodest_conn_flush",
         "kubernetes#71514",
         "kubernetes#71834",
         "04231e52d355",

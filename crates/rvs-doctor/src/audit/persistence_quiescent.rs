@@ -12,7 +12,9 @@
 //! each new connection through a template refreshes it, so a client with affinity keeps going
 //! to a draining pod for up to the persistence timeout (sessionAffinity ClientIP: 10800 s) and
 //! the server never drains: kubernetes#71809, fixed in kube-proxy by kubernetes#71834
-//! (`ipvs-spec.md` §5.3, §5.6, §9.1 P8; `k8s-rollouts.md` §1.8).
+//! (`net/netfilter/ipvs/ip_vs_conn.c: ip_vs_check_template`;
+//! `Documentation/networking/ipvs-sysctl.rst`: `expire_quiescent_template`;
+//! `docs/kernel-semantics.md` §5.3, §5.6, P8).
 //!
 //! Fix: `sysctl -w net.ipv4.vs.expire_quiescent_template=1`, persisted in `/etc/sysctl.d/`
 //! (kube-proxy in IPVS mode sets it).
@@ -45,8 +47,8 @@ pub(super) fn persistence_quiescent(ctx: &Ctx) -> Finding {
     let r = refs(&[
         "kubernetes#71809",
         "kubernetes#71834",
-        "ipvs-spec.md §5.3, §5.6, §9.1 P8",
-        "k8s-rollouts.md §1.8",
+        "net/netfilter/ipvs/ip_vs_conn.c: ip_vs_check_template",
+        "Documentation/networking/ipvs-sysctl.rst: expire_quiescent_template",
     ]);
     let why = "Persistence templates stay valid for a weight-0 real server unless \
         expire_quiescent_template=1, and each new connection through a template refreshes it, so \

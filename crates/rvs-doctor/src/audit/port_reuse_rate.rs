@@ -3,15 +3,17 @@
 //! Looks for: P usable source ports (`ip_local_port_range`, kernel default 32768-60999 when
 //! missing, minus `ip_local_reserved_ports`) and `tcp_tw_reuse`, giving the reuse threshold
 //! P / 120 s per client and VIP:port (IPVS TIME_WAIT is a fixed 120 s), P / 240 s for clients
-//! that prefer one port parity (Linux 6.1, `kernel-6.1-incident.md`), and the client's own
+//! that prefer one port parity (Linux since 07f4c90062f8, `net/ipv4/inet_hashtables.c:
+//! __inet_hash_connect`; seen on 6.1 in `docs/kernel-6.1-incident.md`), and the client's own
 //! cap P / 60 s; and the busiest observed (client, VIP:port) from the closing TCP entries of
 //! `/proc/net/ip_vs_conn`. `warning` when the busiest client is at or above P / 240 s and the
 //! reuse handling (the worse of `reuse-sticky-terminating` and `reuse-syn-drop-stall`) is a
 //! warning or worse; `info` otherwise.
 //!
 //! Why: above the threshold every new connection reuses a port IPVS still holds, and is handled
-//! per `conn_reuse_mode` (kubernetes#81775; `ipvs-spec.md` §2.4, §3.1.1; `k8s-rollouts.md`
-//! §5.1).
+//! per `conn_reuse_mode` (kubernetes#81775; `net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_timeouts`,
+//! `net/netfilter/ipvs/ip_vs_core.c: is_new_conn_expected`; `docs/kernel-semantics.md` §2.4,
+//! §3.1.1).
 //!
 //! Fix (warning only): make port reuse harmless (the reuse findings), and reduce churn:
 //! keep-alive or connection pooling in the client, or a wider `ip_local_port_range` on the
@@ -156,7 +158,7 @@ pub(super) fn port_reuse_rate(ctx: &Ctx, reuse_handling: Severity) -> Finding {
          ports, must pick a port whose previous entry is still in the table: from about \
          {th_s} conn/s every new connection is a port reuse, handled per conn_reuse_mode \
          (reuse-sticky-terminating, reuse-syn-drop-stall). Clients that prefer one port parity in \
-         connect() (e.g. Linux 6.1, kernel-6.1-incident.md) can start reusing at about half that, \
+         connect() (Linux since 07f4c90062f8: even ports first) can start reusing at about half that, \
          {par_s} conn/s. {tw_text} The range and tcp_tw_reuse read here are this node's: \
          pods have their own network namespace and sysctls, remote clients their own range, and \
          clients behind one SNAT address count as one client. The observed rate is estimated \
@@ -205,8 +207,10 @@ pub(super) fn port_reuse_rate(ctx: &Ctx, reuse_handling: Severity) -> Finding {
             ""
         },
         refs(&[
-            "ipvs-spec.md §2.4, §3.1.1",
-            "k8s-rollouts.md §5.1",
+            "net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_timeouts",
+            "net/netfilter/ipvs/ip_vs_core.c: is_new_conn_expected",
+            "net/ipv4/inet_hashtables.c: __inet_hash_connect",
+            "07f4c90062f8",
             "kubernetes#81775",
         ]),
     )

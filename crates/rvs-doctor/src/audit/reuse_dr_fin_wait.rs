@@ -6,8 +6,10 @@
 //!
 //! Why: DR/TUN connections never reach TIME_WAIT in IPVS (the director does not see the
 //! replies, so they end in FIN_WAIT), and `conn_reuse_mode=1` only reschedules TIME_WAIT/CLOSE
-//! entries, so a reused client port goes back to its previous server (`ipvs-spec.md` §2.4.3,
-//! §9.1 P5).
+//! entries, so a reused client port goes back to its previous server
+//! (`Documentation/networking/ipvs-sysctl.rst`: `conn_reuse_mode`;
+//! `net/netfilter/ipvs/ip_vs_core.c: is_new_conn_expected`; `docs/kernel-semantics.md` §2.4.3,
+//! P5).
 //!
 //! Fix: if clients reuse ports towards these services, consider `conn_reuse_mode=2`, which also
 //! reschedules FIN_WAIT entries of DR/TUN connections.
@@ -18,7 +20,11 @@ use crate::tree::{self, Input, display};
 
 pub(super) fn reuse_dr_fin_wait(ctx: &Ctx) -> Finding {
     let t = ctx.tree;
-    let r = refs(&["ipvs-spec.md §2.4.3, §9.1 P5"]);
+    let r = refs(&[
+        "Documentation/networking/ipvs-sysctl.rst: conn_reuse_mode",
+        "net/netfilter/ipvs/ip_vs_core.c: is_new_conn_expected",
+        "net/netfilter/ipvs/ip_vs_proto_tcp.c: tcp_states",
+    ]);
     let why = "Direct-routing and tunnel connections never reach TIME_WAIT in IPVS (the director \
         does not see the replies, so they end in FIN_WAIT), and conn_reuse_mode=1 only \
         reschedules TIME_WAIT/CLOSE entries: a reused client port goes back to its previous \

@@ -12,7 +12,9 @@
 //! (TIME_WAIT lasts 120 s) goes to that entry's real server even at weight 0 or deleted, and
 //! refreshes the entry, so the server never drains: kubernetes#81775 and #99162 ("No route to
 //! host" and timeouts during rolling updates); on 6.1, 461 of 554 connections were refused
-//! with the server killed (`kernel-6.1-incident.md`; `ipvs-spec.md` §2.4.3, §9.1 P2/P3).
+//! with the server killed (`docs/kernel-6.1-incident.md`;
+//! `Documentation/networking/ipvs-sysctl.rst`: `conn_reuse_mode`; `docs/kernel-semantics.md`
+//! §2.4.3, P2/P3).
 //!
 //! Fix: `sysctl -w net.ipv4.vs.expire_nodest_conn=1` (persisted in `/etc/sysctl.d/`), or a
 //! kernel with c95c07836fa4; `conn_reuse_mode=1` only on a kernel with f0a5e4d7a594 (5.9),
@@ -36,15 +38,17 @@ pub(super) fn reuse_sticky(ctx: &Ctx) -> Finding {
         "kubernetes#81775",
         "kubernetes#99162",
         "c95c07836fa4",
-        "ipvs-spec.md §2.4.3, §9.1 P2/P3",
-        "kernel-6.1-incident.md",
+        "d752c3645717",
+        "Documentation/networking/ipvs-sysctl.rst: conn_reuse_mode",
+        "net/netfilter/ipvs/ip_vs_core.c: ip_vs_in_hook",
+        "docs/kernel-6.1-incident.md (rvs repository)",
     ]);
     let mechanism = "With conn_reuse_mode=0 a SYN whose client address and port still have an \
         IPVS entry (TIME_WAIT lasts 120 s) is sent to that entry's real server, even when its \
         weight is 0 (terminating pod) or it was deleted, and each such SYN refreshes the entry, \
         so the server never drains: kubernetes#81775 and #99162 (\"No route to host\" and \
         timeouts during rolling updates). On 6.1 with the server killed, 461 of 554 \
-        connections were refused (kernel-6.1-incident.md).";
+        connections were refused (rvs's measurement: docs/kernel-6.1-incident.md).";
     let mode1_advice = match ctfix {
         Verdict::Yes => {
             " This kernel has f0a5e4d7a594, so conn_reuse_mode=1 (the kernel default) is safe \

@@ -9,8 +9,9 @@
 //! Why: when `conn_reuse_mode != 0` reschedules a SYN that reuses a client port whose entry is
 //! in TIME_WAIT, those kernels drop the SYN if the entry uses conntrack (as kube-proxy sets),
 //! so the client retransmits after its 1 s initial RTO: kubernetes#70747 measured a median
-//! connect time of 999 ms (see also kubernetes#71114, #93297, #102122; `ipvs-spec.md` §2.4.4,
-//! §9.1 P1).
+//! connect time of 999 ms (see also kubernetes#71114, #93297, #102122;
+//! `net/netfilter/ipvs/ip_vs_core.c: ip_vs_conn_uses_old_conntrack`; `docs/kernel-semantics.md`
+//! §2.4.4, P1).
 //!
 //! Fix: a kernel with f0a5e4d7a594 (5.9+, or 5.4.y from Aug 2020). kube-proxy's workaround,
 //! `conn_reuse_mode=0` on 4.1 <= kernel < 5.9, trades the stalls for
@@ -37,7 +38,7 @@ pub(super) fn syn_drop(ctx: &Ctx) -> Finding {
         "kubernetes#102122",
         "f719e3754ee2",
         "f0a5e4d7a594",
-        "ipvs-spec.md §2.4.4, §9.1 P1",
+        "net/netfilter/ipvs/ip_vs_core.c: ip_vs_in_hook, ip_vs_conn_uses_old_conntrack",
     ]);
     let mechanism = "When conn_reuse_mode!=0 reschedules a SYN that reuses a client port whose \
         entry is in TIME_WAIT, kernels from f719e3754ee2 (4.6-4.8) to f0a5e4d7a594 (5.9) drop \

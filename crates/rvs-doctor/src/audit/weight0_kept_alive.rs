@@ -10,8 +10,8 @@
 //! 0 (re-checked every 60 s, no deadline). With `conn_reuse_mode=0` and no effective weight-0
 //! reschedule, every SYN that reuses a client port of an old entry goes to the weight-0 server
 //! and refreshes the entry, so the counts never reach 0: the kubernetes#81775 signature
-//! (10 ActiveConn / 14048 InActConn on a weight-0 server; also #99162, `k8s-rollouts.md`
-//! §3.1, `kernel-6.1-incident.md`).
+//! (10 ActiveConn / 14048 InActConn on a weight-0 server; also #99162; kube-proxy's
+//! `pkg/proxy/ipvs/graceful_termination.go`; on 6.1: `docs/kernel-6.1-incident.md`).
 //!
 //! Fix: make reuse safe first (`expire_nodest_conn=1` on a kernel with c95c07836fa4, or
 //! `conn_reuse_mode=1` on 5.9+); to unblock a stuck rollout, delete the weight-0 real server by
@@ -32,8 +32,8 @@ pub(super) fn weight0_kept_alive(ctx: &Ctx, sticky: Severity) -> Finding {
     let r = refs(&[
         "kubernetes#81775",
         "kubernetes#99162",
-        "k8s-rollouts.md §3.1",
-        "kernel-6.1-incident.md",
+        "kubernetes pkg/proxy/ipvs/graceful_termination.go",
+        "docs/kernel-6.1-incident.md (rvs repository)",
     ]);
     let why_base = "kube-proxy's graceful termination sets a removed endpoint's real server to \
         weight 0 and deletes it only once ActiveConn + InActConn reach 0 (re-checked every 60 s, \
