@@ -45,8 +45,8 @@
 //! namespaces, show the segments that still reached them); **longest drain**: weight 0 to
 //! deletion, or `never` when a server was still listed when the traffic ended. Then the real
 //! Linux 6.1 kernel's measurements of the same kind of scenario
-//! (`shared/reference/kernel-6.1-incident.md`, read at run time when found, else an embedded
-//! copy: [`mod@reference`]).
+//! (`docs/kernel-6.1-incident.md` in the rvs repository, embedded in the binary:
+//! [`mod@reference`]; `$RVS_KERNEL_REFERENCE` names another file with the same table).
 //!
 //! ## Profiles
 //!
@@ -122,7 +122,8 @@ weight was already 0 when they started; to gone: attempts refused, timed out or 
 a server's process was stopped (only a stopped server refuses here; its own kernel's TCP counters
 confirm what reached it); longest drain: weight 0 until deleted, never = still listed when the
 traffic ended. Then the real Linux 6.1 kernel's table for the same kind of scenario
-(shared/reference/kernel-6.1-incident.md, or $RVS_KERNEL_REFERENCE, else an embedded copy).
+(docs/kernel-6.1-incident.md in the rvs repository, embedded; $RVS_KERNEL_REFERENCE names another
+file with the same table).
 
 Needs root (network namespaces, veth, /dev/net/tun); without it, run `rvs sim incident`. Ctrl-C
 stops and removes every namespace and process. Exit status: 0 done, 1 failed, 2 cannot run here,

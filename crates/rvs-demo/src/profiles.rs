@@ -28,8 +28,8 @@ fn ser_profile<S: serde::Serializer>(p: &Profile, s: S) -> Result<S::Ok, S::Erro
     s.serialize_str(p.name())
 }
 
-/// kube-proxy's IPVS sysctls (`k8s-rollouts.md` §2) with `conn_reuse_mode=0`, as it set them on
-/// kernels 4.1–5.8.
+/// kube-proxy's IPVS sysctls (kubernetes `pkg/proxy/ipvs/proxier.go`, `NewProxier`) with
+/// `conn_reuse_mode=0`, as it set them on kernels 4.1–5.8.
 const KUBE_PROXY_REUSE0: &[(&str, &str)] = &[
     ("conn_reuse_mode", "0"),
     ("expire_nodest_conn", "1"),
@@ -46,7 +46,7 @@ const KUBE_PROXY_REUSE1: &[(&str, &str)] = &[
     ("conntrack", "1"),
 ];
 
-/// The kernel-ipvs VM's director (`kernel-6.1-incident.md`): conntrack on, quiescent templates
+/// The 6.1 VM's director (`docs/kernel-6.1-incident.md`): conntrack on, quiescent templates
 /// expired, kube-proxy's iptables rules (netfilter conntrack on); the rows vary
 /// `conn_reuse_mode` / `expire_nodest_conn`.
 const VM_0_0: &[(&str, &str)] = &[
@@ -86,7 +86,7 @@ pub const ALL: &[DemoProfile] = &[
         engine: Profile::Linux5_16,
         sysctls: VM_0_0,
         netfilter_conntrack: true,
-        about: "Linux >= 5.16 (6.1 measured in kernel-6.1-incident.md) with conn_reuse_mode=0, expire_nodest_conn=0; the VM's director settings otherwise (conntrack=1, expire_quiescent_template=1, netfilter conntrack on)",
+        about: "Linux >= 5.16 (6.1 measured in docs/kernel-6.1-incident.md) with conn_reuse_mode=0, expire_nodest_conn=0; the VM's director settings otherwise (conntrack=1, expire_quiescent_template=1, netfilter conntrack on)",
         expect: "a reused port's SYN follows its old entry to the weight-0 server, then is refused once that server is stopped; the server never drains (6.1: 461 of 554 refused)",
     },
     DemoProfile {

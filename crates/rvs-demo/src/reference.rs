@@ -1,14 +1,15 @@
 //! The real Linux 6.1 kernel's table for the same kind of scenario, printed next to the demo's
-//! rows: read from `kernel-6.1-incident.md` when the file is found, else a compact embedded
-//! copy of its `kill` rows (the demo stops servers by killing them too).
+//! rows: the `kill` rows of the measurement in `docs/kernel-6.1-incident.md` (data:
+//! `tests/fixtures/kernel-6.1/incident-port-reuse/`), embedded in the binary, or the file named
+//! by `$RVS_KERNEL_REFERENCE` when it is set (any file with the same table).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 /// Where the measurements come from.
-pub const SOURCE: &str = "shared/reference/kernel-6.1-incident.md (real IPVS, Debian 6.1.0-56-amd64 \
-in a VM, tools/kernel-ipvs/scenarios/incident-port-reuse.sh)";
+pub const SOURCE: &str = "docs/kernel-6.1-incident.md in the rvs repository (real IPVS, Debian \
+6.1.0-56-amd64 in a QEMU VM; data in tests/fixtures/kernel-6.1/incident-port-reuse/)";
 
 /// The environment variable naming the reference file.
 pub const ENV: &str = "RVS_KERNEL_REFERENCE";
@@ -42,7 +43,7 @@ pub struct KernelRow {
 /// The reference table and where it was read.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reference {
-    /// The file read, or `embedded`.
+    /// The file read (`$RVS_KERNEL_REFERENCE`), or `embedded`.
     pub from: String,
     /// What the measurements are.
     pub source: &'static str,
@@ -50,7 +51,9 @@ pub struct Reference {
     pub rows: Vec<KernelRow>,
 }
 
-/// The embedded copy (the `kill` rows of the file, as measured).
+/// The embedded copy: the `kill` rows of
+/// `tests/fixtures/kernel-6.1/incident-port-reuse/incident-port-reuse.table.md`, as measured (a
+/// test checks that they are equal).
 const EMBEDDED: &str = "\
 | kill | 0 | 0 | 554 | 93 | 461 | 0 | 0 | 461 | 0 | 1.9 / 12.4 / 12.5 | 52 | 46 | 6 |
 | kill | 0 | 1 | 304 | 304 | 0 | 0 | 0 | 0 | 567 | 1.7 / 10.1 / 17.8 | 155 | 155 | 0 |
@@ -89,23 +92,15 @@ pub fn parse(text: &str) -> Vec<KernelRow> {
 }
 
 fn candidates() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(p) = std::env::var_os(ENV).filter(|p| !p.is_empty()) {
-        v.push(PathBuf::from(p));
-    }
-    let rel = Path::new("shared/reference/kernel-6.1-incident.md");
-    v.push(Path::new("..").join(rel));
-    v.push(rel.to_path_buf());
-    // The source tree this binary was built from sits next to `shared/` (repo/../shared).
-    v.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../..")
-            .join(rel),
-    );
-    v
+    std::env::var_os(ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .into_iter()
+        .collect()
 }
 
-/// The reference: the first readable file with `kill` rows, else the embedded copy.
+/// The reference: the file named by `$RVS_KERNEL_REFERENCE` if it is readable and has the four
+/// `kill` rows, else the embedded copy.
 pub fn load() -> Reference {
     for p in candidates() {
         if let Ok(text) = std::fs::read_to_string(&p) {
@@ -148,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_file_when_present_has_the_four_settings() {
+    fn the_reference_has_the_four_settings() {
         let r = load();
         let pairs: Vec<_> = r
             .rows
@@ -156,5 +151,21 @@ mod tests {
             .map(|k| (k.conn_reuse_mode, k.expire_nodest_conn))
             .collect();
         assert_eq!(pairs, [(0, 0), (0, 1), (1, 0), (1, 1)], "{}", r.from);
+    }
+
+    /// The embedded rows are the measurement kept in the repository, and nothing outside the
+    /// repository is read unless `$RVS_KERNEL_REFERENCE` asks for it.
+    #[test]
+    fn embedded_rows_are_the_repository_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let table = std::fs::read_to_string(
+            root.join("tests/fixtures/kernel-6.1/incident-port-reuse/incident-port-reuse.table.md"),
+        )
+        .expect("the measured table is in the repository");
+        assert_eq!(parse(&table), parse(EMBEDDED));
+        assert!(root.join("docs/kernel-6.1-incident.md").is_file());
+        assert!(SOURCE.starts_with("docs/kernel-6.1-incident.md"));
+        let set = std::env::var_os(ENV).is_some_and(|p| !p.is_empty());
+        assert_eq!(candidates().len(), usize::from(set));
     }
 }

@@ -680,7 +680,7 @@ refused SYN leaves a CLOSE entry (10 s) that the next reused SYN refreshes.",
             "The real Linux 6.1 kernel, same kind of scenario: 3 servers, rr, client ports \
 40000-40009, tcp_tw_reuse=1, one server at weight 0 and killed for 30 s, then deleted ({}):",
             if rep.kernel_6_1.from == "embedded" {
-                "embedded copy of kernel-6.1-incident.md".to_string()
+                "docs/kernel-6.1-incident.md, embedded".to_string()
             } else {
                 rep.kernel_6_1.from.clone()
             }

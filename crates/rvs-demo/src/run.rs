@@ -727,8 +727,8 @@ fn start_server(t: &mut Topology, ctx: &Ctx, bin: &str, i: usize) -> Result<u32,
     Ok(pid)
 }
 
-/// kube-proxy's graceful termination (`k8s-rollouts.md` §3.1), with a shorter period: every
-/// weight-0 TCP real server is deleted once its ActiveConn + InActConn is 0.
+/// kube-proxy's graceful termination (`pkg/proxy/ipvs/graceful_termination.go`), with a shorter
+/// period: every weight-0 TCP real server is deleted once its ActiveConn + InActConn is 0.
 fn graceful_check(
     d: &mut Daemon,
     vip: &str,
