@@ -2,7 +2,7 @@
 //! and, as the baseline in the same run, with the engine replaced by a stateless stub (so the
 //! difference is the engine's share), on two traffic shapes:
 //!
-//! * `r1`: the R1 test bed of k8s-rollouts.md §8 (a): one client address, 1,024 ports,
+//! * `r1`: a rollout test bed that forces port reuse: one client address, 1,024 ports,
 //!   20,000 short connections per second, the server closing first; the IPVS table stays
 //!   at about a thousand entries;
 //! * `fleet`: 100 client pods × 1,000 connections per second over the default port range

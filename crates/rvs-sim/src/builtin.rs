@@ -4,10 +4,12 @@
 /// `incident`: the seed incident (see `scenarios/incident.toml`).
 pub const INCIDENT: &str = include_str!("../scenarios/incident.toml");
 
-/// `vm-incident`: the kernel-ipvs VM's scenario (see `scenarios/vm-incident.toml`).
+/// `vm-incident`: the scenario measured on a real Linux 6.1 in a VM (see
+/// `scenarios/vm-incident.toml` and `docs/kernel-6.1-incident.md`).
 pub const VM_INCIDENT: &str = include_str!("../scenarios/vm-incident.toml");
 
-/// The measured Linux 6.1 table of `kernel-6.1-incident.md` (main and removed phases), for the
+/// The measured Linux 6.1 table of `docs/kernel-6.1-incident.md` (main and removed phases; the
+/// data are in `tests/fixtures/kernel-6.1/incident-port-reuse/`), for the
 /// `vm` report to print beside the simulated `linux-5.16` rows: death, conn_reuse_mode,
 /// expire_nodest_conn, main attempted / ok / refused / timeout / unreach / pkts to rs2 /
 /// eaddrnotavail, connect p50 / p99 ok / max all (ms), removed attempted / ok / failed.

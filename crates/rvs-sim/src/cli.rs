@@ -55,7 +55,8 @@ pub enum SimCommand {
     /// The built-in seed incident: short connections to a 3-replica upstream during a
     /// rolling restart, kube-proxy graceful termination.
     Incident,
-    /// The kernel-ipvs VM's incident scenario (kernel-6.1-incident.md), row by row.
+    /// The incident scenario measured on a real Linux 6.1 (docs/kernel-6.1-incident.md), row by
+    /// row.
     VmIncident,
     /// A scenario from a TOML file.
     Run {

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! rvs sim incident                      # the seed incident, five profile rows
-//! rvs sim vm-incident                   # the kernel-ipvs VM's scenario, row by row
+//! rvs sim vm-incident                   # the 6.1 VM's incident, row by row
 //! rvs sim run my.toml --svg chart.svg   # a scenario of your own (schema: `scenario`)
 //! rvs sim sweep --ports 1024,28232      # at which rate per client does a setting fail?
 //! ```
@@ -81,7 +81,8 @@
 //! **Control plane** (`[control_plane]`): endpoint changes reach the proxy `sync_delay_ms`
 //! later; syncs are at least `min_sync_period_ms` apart. The desired set is the ready
 //! endpoints, or, if none, the serving terminating ones (KEP-1669).
-//! * `kube-proxy` — graceful termination exactly as `k8s-rollouts.md` §3.1: a real server that
+//! * `kube-proxy` — graceful termination exactly as kube-proxy's
+//!   `pkg/proxy/ipvs/graceful_termination.go` does it (kubernetes#81775): a real server that
 //!   leaves the desired set is deleted at once if UDP, or if TCP and ActiveConn + InActConn is
 //!   0; otherwise it gets weight 0 and joins a list re-checked every `check_interval_s`
 //!   (random phase), deleted when its counts reach 0, with no deadline. A desired server found

@@ -4,7 +4,7 @@
 //! kube-proxy sets on 4.1 ≤ kernel < 5.9) and 1 (a node where it is left at the default, e.g. a
 //! vendor kernel skipped by kube-proxy's version check), `linux-5.9` and `linux-5.16` (where
 //! kube-proxy leaves `conn_reuse_mode` at 1). Every row carries kube-proxy's other sysctls
-//! (`k8s-rollouts.md` §2): `conntrack=1`, `expire_nodest_conn=1`,
+//! (kubernetes `pkg/proxy/ipvs/proxier.go`, `NewProxier`): `conntrack=1`, `expire_nodest_conn=1`,
 //! `expire_quiescent_template=1`, and netfilter conntrack tracking the flows (kube-proxy's
 //! iptables rules register its hooks). A scenario's `[engine]` and `[[variants]]` sysctls are
 //! applied on top.

@@ -260,7 +260,7 @@ fn vm_tables(s: &mut String, rep: &Report) {
             let _ = writeln!(s);
             let _ = writeln!(
                 s,
-                "measured on Linux 6.1.0-56 (kernel-6.1-incident.md; TCG emulation: counts and 1 s/2 s effects are reliable, milliseconds are not)"
+                "measured on Linux 6.1.0-56 (docs/kernel-6.1-incident.md; TCG emulation: counts and 1 s/2 s effects are reliable, milliseconds are not)"
             );
             vm_header(s);
             for (death, mode, nodest, m, l, rm) in VM_MEASURED {

@@ -185,7 +185,7 @@ pub enum ReportStyle {
     /// A row per profile (and variant), the columns.
     #[default]
     Standard,
-    /// The layout of `kernel-6.1-incident.md`: per profile, a row per variant with the `main`
+    /// The layout of `docs/kernel-6.1-incident.md`: per profile, a row per variant with the `main`
     /// and `removed` phases.
     Vm,
 }
@@ -382,8 +382,9 @@ fn d_one() -> u32 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CpModel {
-    /// kube-proxy's graceful termination (k8s-rollouts.md §3): weight 0, delete when
-    /// ActiveConn + InActConn == 0, checked every `check_interval_s`; UDP deleted at once.
+    /// kube-proxy's graceful termination (`pkg/proxy/ipvs/graceful_termination.go`): weight 0,
+    /// delete when ActiveConn + InActConn == 0, checked every `check_interval_s`; UDP deleted at
+    /// once.
     #[default]
     KubeProxy,
     /// Lifecycle draining: weight 0 on terminating, delete when the pod is gone or at the

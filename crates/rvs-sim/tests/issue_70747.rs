@@ -37,7 +37,8 @@ fn linux_4_19_reuse1_with_conntrack_stalls_one_second() {
 }
 
 /// The stall needs conntrack: the same traffic without netfilter tracking the flows is clean
-/// (spec §2.4.4: before 5.9 the drop needs the conn's NFCT and a conntrack on the packet).
+/// (kernel-semantics §2.4.4: before 5.9 the drop needs the conn's NFCT and a conntrack on the
+/// packet).
 #[test]
 fn linux_4_19_reuse1_without_conntrack_does_not_stall() {
     let mut sc = toml(HEAVY_REUSE);

@@ -1,5 +1,5 @@
 //! The `vm-incident` scenario against what the real Linux 6.1 kernel did
-//! (`kernel-6.1-incident.md`): the simulated `linux-5.16` rows must show the same kinds of
+//! (`docs/kernel-6.1-incident.md`): the simulated `linux-5.16` rows must show the same kinds of
 //! outcome, row by row, and the same orders of magnitude.
 
 mod common;
@@ -160,4 +160,40 @@ fn older_kernels_differ_where_the_history_says() {
     assert_eq!(m.failed, 0);
     assert_eq!(m.slow, m.ok, "every reused port stalls 1 s: {m:?}");
     assert!(m.connect_ok.p50_ms.unwrap() >= 1000.0);
+}
+
+/// The measured table the `vm` report prints is the one kept in the repository
+/// (`tests/fixtures/kernel-6.1/incident-port-reuse/`, explained in `docs/kernel-6.1-incident.md`):
+/// every row of `rvs_sim::builtin::VM_MEASURED` equals the fixture's row, cell by cell.
+#[test]
+fn measured_table_is_the_repository_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let table = std::fs::read_to_string(
+        root.join("tests/fixtures/kernel-6.1/incident-port-reuse/incident-port-reuse.table.md"),
+    )
+    .expect("the measured table is in the repository");
+    let rows: Vec<Vec<String>> = table
+        .lines()
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|c| c.len() == 14 && ["kill", "drop", "linkdown"].contains(&c[0].as_str()))
+        .collect();
+    assert_eq!(rows.len(), rvs_sim::builtin::VM_MEASURED.len(), "{table}");
+    for (row, (death, mode, nodest, main, lat, removed)) in
+        rows.iter().zip(rvs_sim::builtin::VM_MEASURED)
+    {
+        let ms = |v: f64| format!("{v:.1}");
+        let mut want = vec![death.to_string(), mode.to_string(), nodest.to_string()];
+        want.extend(main.iter().map(|v| v.to_string()));
+        want.push(format!("{} / {} / {}", ms(lat[0]), ms(lat[1]), ms(lat[2])));
+        want.extend(removed.iter().map(|v| v.to_string()));
+        assert_eq!(row, &want, "row {death} {mode} {nodest}");
+    }
+    let doc = std::fs::read_to_string(root.join("docs/kernel-6.1-incident.md")).unwrap();
+    assert!(doc.contains("| kill | 0 | 0 | 554 | 93 | 461 |"));
 }
