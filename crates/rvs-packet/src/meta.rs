@@ -148,7 +148,7 @@ pub enum L4 {
         /// Type of the first chunk.
         first_chunk: u8,
         /// The first chunk is COOKIE ECHO or COOKIE ACK and the next chunk is ABORT
-        /// (the kernel treats the packet as an ABORT, spec §3.3.2).
+        /// (the kernel treats the packet as an ABORT, kernel-semantics §3.3.2).
         cookie_then_abort: bool,
         /// Verification tag of the common header.
         vtag: u32,
