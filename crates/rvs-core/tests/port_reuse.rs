@@ -175,8 +175,8 @@ fn mode2_reschedules_dr_fin_wait_spec_2_4_3() {
 }
 
 /// A removed real server with expire_nodest_conn=0: its entries' packets are dropped without
-/// refreshing the timer, until the entry expires (kernel-semantics §2.5, P4; kernel-6.1-incident
-/// §4).
+/// refreshing the timer, until the entry expires (kernel-semantics §2.5, P4;
+/// kernel-6.1-incident §4).
 #[test]
 fn removed_server_black_holes_until_expiry_nodest0() {
     for p in [Profile::Linux4_19, Profile::Linux5_9, Profile::Linux5_16] {
