@@ -410,8 +410,8 @@ mod tests {
 
     #[test]
     fn msort_is_glibc_merge_with_p27_comparator() {
-        // The spec's P27 example: 172.16.0.1, 192.168.1.2, 10.0.0.5, 10.0.0.100 as added
-        // (kernel order newest first) come out in exactly that order.
+        // The P27 example of kernel-semantics §9.1: 172.16.0.1, 192.168.1.2, 10.0.0.5,
+        // 10.0.0.100 as added (kernel order newest first) come out in exactly that order.
         let ips = ["10.0.0.100", "10.0.0.5", "192.168.1.2", "172.16.0.1"];
         let mut v: Vec<u32> = ips
             .iter()
