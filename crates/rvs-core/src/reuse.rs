@@ -107,7 +107,7 @@ pub fn decide(k: &Knobs, f: &Facts) -> Verdict {
     }
 }
 
-/// `safe` (issue 2 §4 a–c): never drop a new connection, never send one to a draining or
+/// `safe` (README, Profiles): never drop a new connection, never send one to a draining or
 /// removed server, end flows to removed servers with a reset.
 fn safe(f: &Facts) -> Verdict {
     if f.new_conn {

@@ -1,4 +1,4 @@
-//! The `net.ipv4.vs.*` knobs (spec §1.7), under their kernel names and with the kernel's
+//! The `net.ipv4.vs.*` knobs (kernel-semantics §1.7), under their kernel names and with the kernel's
 //! defaults (golden `sysctl-net.ipv4.vs-defaults.txt`, Linux 6.1).
 //!
 //! Every knob that changes a forwarding decision acts on the engine. The sync-daemon knobs and
@@ -19,17 +19,17 @@ pub struct Sysctls {
     pub backup_only: i32,
     /// Forward unchanged when no real server is available (fwmark services).
     pub cache_bypass: i32,
-    /// Port-reuse handling (spec §2.4): 0, 1 (default) or 2.
+    /// Port-reuse handling (kernel-semantics §2.4): 0, 1 (default) or 2.
     pub conn_reuse_mode: i32,
     /// Keep netfilter conntrack entries for IPVS connections (sets NFCT on new connections).
     pub conntrack: i32,
-    /// Random connection-entry dropping defence, 0..3 (spec §2.12).
+    /// Random connection-entry dropping defence, 0..3 (kernel-semantics §2.12).
     pub drop_entry: i32,
-    /// New-connection packet dropping defence, 0..3 (spec §2.12).
+    /// New-connection packet dropping defence, 0..3 (kernel-semantics §2.12).
     pub drop_packet: i32,
-    /// Expire connections whose real server was removed (spec §2.5).
+    /// Expire connections whose real server was removed (kernel-semantics §2.5).
     pub expire_nodest_conn: i32,
-    /// Persistence templates of weight-0 real servers are invalid (spec §5.3).
+    /// Persistence templates of weight-0 real servers are invalid (kernel-semantics §5.3).
     pub expire_quiescent_template: i32,
     /// Mark packets of unknown protocols so tunnelled payloads are not processed twice.
     pub ignore_tunneled: i32,
@@ -37,15 +37,15 @@ pub struct Sysctls {
     pub lblc_expiration: i32,
     /// lblcr set expiration, seconds.
     pub lblcr_expiration: i32,
-    /// Answer stray real-server packets with ICMP port unreachable (spec §2.8).
+    /// Answer stray real-server packets with ICMP port unreachable (kernel-semantics §2.8).
     pub nat_icmp_send: i32,
     /// Path MTU discovery for tunnelled packets.
     pub pmtu_disc: i32,
     /// Run the rate estimator (5.16+).
     pub run_estimation: i32,
-    /// Schedule new connections from ICMP errors (spec §2.9).
+    /// Schedule new connections from ICMP errors (kernel-semantics §2.9).
     pub schedule_icmp: i32,
-    /// The secure TCP state table defence, 0..3 (spec §2.12, §3.1.4).
+    /// The secure TCP state table defence, 0..3 (kernel-semantics §2.12, §3.1.4).
     pub secure_tcp: i32,
     /// Create SCTP connections from non-INIT chunks.
     pub sloppy_sctp: i32,

@@ -250,7 +250,7 @@ fn trash_revival_restores_flows_spec_1_3() {
     );
 }
 
-// ---- safe: where rvs departs from every kernel, on purpose (issue 2 §4) ------------------
+// ---- safe: where rvs departs from every kernel, on purpose (README, Profiles) ------------------
 
 /// safe (a): a SYN on a closing entry of a weight-0 server is scheduled afresh in the same
 /// call, whatever conn_reuse_mode says. Departs from every kernel with mode 0 and
@@ -355,7 +355,7 @@ fn safe_reschedules_udp_of_removed_server_departs_from_kernel() {
     assert_eq!(lab.e.counters().nodest_rescheduled, 1);
 }
 
-/// safe keeps draining: established flows to a weight-0 server continue (issue 2 §4).
+/// safe keeps draining: established flows to a weight-0 server continue (README, Profiles).
 #[test]
 fn safe_weight0_drains_existing_flows() {
     let mut lab = Lab::new(Profile::Safe);

@@ -73,7 +73,7 @@ impl TcpState {
         matches!(self, S::Established | S::SynSent | S::SynRecv | S::SynAck)
     }
     /// A state in which the connection is closing or closed: a new SYN on it is a new
-    /// connection (the `safe` profile's rule, issue 2 §4a).
+    /// connection (the `safe` profile's rule, README, Profiles).
     pub fn is_closing(self) -> bool {
         matches!(
             self,
