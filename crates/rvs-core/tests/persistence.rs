@@ -101,7 +101,7 @@ fn template_lifetime_and_expire_later_spec_5_5_p9() {
 }
 
 /// A template outlives its last connection by at most its own timeout: once the controlled
-/// connection is gone, the template goes at its next expiry.
+/// connection is gone, the template goes at its next expiry (kernel-semantics §5.5).
 #[test]
 fn template_dies_after_its_connections() {
     let (mut lab, key) = persistent(Profile::Linux5_16, 30, u32::MAX);

@@ -101,7 +101,8 @@ fn mode0_nodest1_sticks_on_linux_5_9_p3() {
 }
 
 /// 6.1 measurement, rows `1/x`: mode 1 reschedules a SYN on a TIME_WAIT entry at once; the
-/// SYN carries a fresh, unconfirmed conntrack, so nothing is dropped (f0a5e4d7a594).
+/// SYN carries a fresh, unconfirmed conntrack, so nothing is dropped (f0a5e4d7a594;
+/// kernel-semantics §2.4.2, §2.4.4).
 #[test]
 fn mode1_reschedules_time_wait_without_drop_linux_5_9_and_5_16() {
     for p in [Profile::Linux5_9, Profile::Linux5_16] {
@@ -134,7 +135,8 @@ fn linux_4_19_mode1_with_conntrack_drops_first_syn_p1() {
     assert_eq!(lab.states_of(ON_RS2.1), ["SYN_RECV"]);
 }
 
-/// Linux 4.19 without netfilter conntrack (or with sysctl conntrack=0): no drop.
+/// Linux 4.19 without netfilter conntrack (or with sysctl conntrack=0): no drop
+/// (kernel-semantics §2.4.4).
 #[test]
 fn linux_4_19_mode1_without_conntrack_reschedules() {
     let (mut lab, _k) = incident(Profile::Linux4_19, 1, 0, false);

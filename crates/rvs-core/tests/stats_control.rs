@@ -226,7 +226,7 @@ fn dest_order_newest_first_spec_1_3() {
 }
 
 /// The table is bounded: past `conn_max` new connections are dropped and counted, existing
-/// ones keep working.
+/// ones keep working (rvs's own bound; the kernel limits by memory, kernel-semantics §2.12).
 #[test]
 fn table_bound() {
     let mut lab = Lab::with(EngineConfig {
@@ -423,7 +423,8 @@ fn full_nat_rewrites_both_ends() {
     assert!(matches!(err, Err(AdmError::Invalid(_))));
 }
 
-/// Tunnel forwarding encapsulates towards the real server and keeps NOOUTPUT (INPUT_ONLY).
+/// Tunnel forwarding encapsulates towards the real server and keeps NOOUTPUT (INPUT_ONLY)
+/// (kernel-semantics §1.5, §3.1.1).
 #[test]
 fn tunnel_decision() {
     let mut lab = Lab::new(Profile::Linux5_16);
