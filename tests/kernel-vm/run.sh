@@ -58,9 +58,9 @@ die() {
 	say "$*"
 	exit 2
 }
-usage() {
-	sed -n '/^#   tests/,/^#   --setup  /p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+usage() { # usage STATUS: the option summary at the top of this file
+	sed -n '/^#   tests/,/^#   --setup  /p' "$0" | sed 's/^# \{0,1\}//'
+	exit "$1"
 }
 
 ENVS=() FILES=()
@@ -79,12 +79,12 @@ while [ $# -gt 0 ]; do
 	-q) QUIET=1; shift ;;
 	--rebuild) REBUILD=1; shift ;;
 	--setup) SETUP=1; shift ;;
-	-h|--help) usage ;;
+	-h|--help) usage 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) [ -z "$SCENARIO" ] || die "one scenario only (got $SCENARIO and $1)"; SCENARIO=$1; shift ;;
 	esac
 done
-[ "$SETUP" = 1 ] || [ -n "$SCENARIO" ] || usage
+[ "$SETUP" = 1 ] || [ -n "$SCENARIO" ] || usage 2 >&2
 case $TIMEOUT in '' | *[!0-9]*) die "-t wants whole seconds, not $TIMEOUT" ;; esac
 case $ACCEL in kvm | tcg | auto) ;; *) die "-a wants kvm, tcg or auto, not $ACCEL" ;; esac
 for e in "${ENVS[@]+"${ENVS[@]}"}"; do
