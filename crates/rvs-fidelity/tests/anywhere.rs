@@ -4,8 +4,9 @@
 //! run a private /tmp, which used to hide such a checkout and such an output folder.
 //!
 //! Needs root and network namespaces (the rvs side) and the kernel VM (the kernel side).
-//! RVS_SKIP_NETNS=1 skips the test, RVS_SKIP_VM=1 only its kernel side; each skip prints a
-//! `SKIPPED:` line. The copy is removed afterwards, whatever happened.
+//! RVS_SKIP_NETNS=1 skips the test, RVS_SKIP_VM=1 only its kernel side; each skip is recorded
+//! as the other tests' are (`rvs_fidelity::record_skip`). The copy is removed afterwards,
+//! whatever happened.
 
 use std::path::{Path, PathBuf};
 
@@ -21,13 +22,13 @@ impl Drop for TempTree {
     }
 }
 
+/// Whether `$var` asks to skip `what`; a skip is recorded (`SKIPPED:` line, `$RVS_SKIP_LOG`).
 fn skip(what: &str, var: &str) -> bool {
-    if std::env::var(var).as_deref() == Ok("1") {
-        println!("SKIPPED: fidelity {what}: {var}=1");
-        eprintln!("SKIPPED: fidelity {what}: {var}=1");
-        return true;
+    let asked = std::env::var(var).as_deref() == Ok("1");
+    if asked {
+        rvs_fidelity::record_skip(what, &format!("{var}=1"));
     }
-    false
+    asked
 }
 
 fn copy_tree(from: &Path, to: &Path) {
