@@ -543,7 +543,7 @@ fn all_findings() -> Vec<(String, rvs_doctor::Finding)> {
 
 /// Issue 18: the report cites only what a user can read — kernel commits, the kernel's
 /// documentation and sources, upstream issues and sources, rvs's own docs — never notes that
-/// live outside the repository (`ipvs-spec.md §…`, `k8s-rollouts.md`, `shared/…`).
+/// live outside the repository (the IPVS spec notes with their `§` numbers, the rollout notes, a `shared/` folder).
 #[test]
 fn findings_cite_only_public_or_in_repository_sources() {
     const BANNED: [&str; 4] = ["ipvs-spec", ".md §", "shared/", "k8s-rollouts"];
