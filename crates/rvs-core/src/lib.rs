@@ -35,7 +35,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use decision::{Answer, Decision, DropReason, Forward, Synth, Xmit};
-pub use engine::{Engine, EngineConfig, EngineCounters};
+pub use engine::{Engine, EngineConfig, EngineCounters, EvictReason};
 pub use profile::Profile;
 pub use rvs_packet::PacketMeta;
 pub use time::Instant;

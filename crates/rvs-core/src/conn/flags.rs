@@ -36,6 +36,13 @@ pub const INVALIDATED: u16 = 0x0400;
 /// Filed in the expiry wheel (not a kernel flag).
 pub const FILED: u16 = 0x0800;
 
+/// On the half-open eviction list (not a kernel flag; `conn::table::List`).
+pub const LIST_EMBRYONIC: u16 = 0x1000;
+/// On the closed/idle eviction list (not a kernel flag).
+pub const LIST_IDLE: u16 = 0x2000;
+/// Mask of the eviction-list bits.
+pub const LIST_MASK: u16 = LIST_EMBRYONIC | LIST_IDLE;
+
 /// The kernel's numeric flag word for an entry (for `/proc`-style dumps and sync).
 pub fn kernel_flags(f: u16) -> u32 {
     let mut k = match f & FWD_MASK {

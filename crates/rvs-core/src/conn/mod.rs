@@ -5,7 +5,7 @@ pub mod index;
 mod table;
 pub mod wheel;
 
-pub use table::{Conn, ConnTable, NONE};
+pub use table::{Conn, ConnTable, List, NONE};
 
 /// A handle to an entry: its family and its index in that family's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

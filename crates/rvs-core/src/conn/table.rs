@@ -17,7 +17,7 @@ use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 
 use crate::addr::Addr;
-use crate::conn::flags::{FREE, HASHED};
+use crate::conn::flags::{FREE, HASHED, LIST_EMBRYONIC, LIST_IDLE, LIST_MASK};
 use crate::conn::index::Index;
 use crate::conn::wheel::Wheel;
 use crate::dest::DestId;
@@ -28,7 +28,7 @@ pub const NONE: u32 = u32::MAX;
 
 /// One entry: a connection or a persistence template.
 ///
-/// 40 bytes for IPv4. What the kernel keeps and rvs derives instead: a connection's timeout
+/// 48 bytes for IPv4 (40 of them the kernel's fields, 8 the links of the eviction lists). What the kernel keeps and rvs derives instead: a connection's timeout
 /// is its state's timeout (every packet sets both, kernel-semantics §3), so it is read from the
 /// engine's timeout table when the timer is re-armed; a template's timeout (the persistence
 /// timeout, or the sticky 60 s of P9) lives in the bytes that only full-NAT connections use.
@@ -69,6 +69,10 @@ pub struct Conn<A: Addr> {
     pub in_pkts: u8,
     /// Full NAT: index of the local address in the pool. Templates: bits 16..24 of the timeout.
     pub laddr: u8,
+    /// Eviction list ([`List`]): the previous entry (towards the oldest), or [`NONE`].
+    pub prev: u32,
+    /// Eviction list: the next entry (towards the newest), or [`NONE`].
+    pub next: u32,
 }
 
 impl<A: Addr> Conn<A> {
@@ -135,6 +139,49 @@ pub struct ConnTable<A: Addr> {
     /// The expiry wheel.
     pub wheel: Wheel,
     live: usize,
+    /// The eviction lists (oldest first), by [`List`]: head, tail, length.
+    lists: [ListEnds; 2],
+}
+
+/// The ends of one eviction list.
+#[derive(Clone, Copy, Debug)]
+struct ListEnds {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl Default for ListEnds {
+    fn default() -> Self {
+        ListEnds {
+            head: NONE,
+            tail: NONE,
+            len: 0,
+        }
+    }
+}
+
+/// The eviction lists of a table (rvs's own, not the kernel's): entries that may be given up
+/// first when the table is full, each list in the order entries joined it (oldest first).
+/// Moving an entry between lists, or out of them, is O(1) (the links live in the entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
+    /// Half-open: TCP before the client's ACK (NONE, SYN_SENT, SYN_RECV, SYNACK), SCTP before
+    /// ESTABLISHED.
+    Embryonic = 0,
+    /// Closed or closing for good (TCP TIME_WAIT, CLOSE; SCTP CLOSED, REJECTED) and UDP entries
+    /// (which are only given up once idle).
+    Idle = 1,
+}
+
+impl List {
+    #[inline]
+    fn flag(self) -> u16 {
+        match self {
+            List::Embryonic => LIST_EMBRYONIC,
+            List::Idle => LIST_IDLE,
+        }
+    }
 }
 
 #[inline]
@@ -157,6 +204,7 @@ impl<A: Addr> ConnTable<A> {
             lpool: Vec::new(),
             wheel: Wheel::new(start),
             live: 0,
+            lists: [ListEnds::default(); 2],
         }
     }
 
@@ -234,6 +282,7 @@ impl<A: Addr> ConnTable<A> {
     /// Unindexes and frees an entry.
     pub fn free(&mut self, i: u32) {
         self.unhash(i);
+        self.set_list(i, None);
         if let Some(c) = self.slab.get_mut(i as usize) {
             if !c.has(FREE) {
                 c.flags = FREE;
@@ -360,6 +409,101 @@ impl<A: Addr> ConnTable<A> {
             let c = &slab[j as usize];
             c.vport == vport && c.caddr == caddr && c.vaddr == vaddr && c.proto == proto
         })
+    }
+
+    /// The eviction list an entry is on.
+    #[inline]
+    pub fn list_of(&self, i: u32) -> Option<List> {
+        let c = self.get(i)?;
+        match c.flags & LIST_MASK {
+            LIST_EMBRYONIC => Some(List::Embryonic),
+            LIST_IDLE => Some(List::Idle),
+            _ => None,
+        }
+    }
+
+    /// Puts entry `i` at the newest end of list `l`, or takes it off its list (`None`). An entry
+    /// already on `l` keeps its place.
+    #[inline]
+    pub fn set_list(&mut self, i: u32, l: Option<List>) {
+        let Some(c) = self.slab.get(i as usize) else {
+            return;
+        };
+        let cur = c.flags & LIST_MASK;
+        let want = l.map_or(0, List::flag);
+        if cur == want {
+            return;
+        }
+        if cur != 0 {
+            self.unlink(i, (cur == LIST_IDLE) as usize);
+        }
+        if let Some(l) = l {
+            self.link_tail(i, l as usize);
+        }
+    }
+
+    /// Moves entry `i` to the newest end of its list (a second chance).
+    pub fn requeue(&mut self, i: u32) {
+        if let Some(l) = self.list_of(i) {
+            self.unlink(i, l as usize);
+            self.link_tail(i, l as usize);
+        }
+    }
+
+    /// The oldest entry of list `l`.
+    #[inline]
+    pub fn list_head(&self, l: List) -> Option<u32> {
+        let h = self.lists[l as usize].head;
+        (h != NONE).then_some(h)
+    }
+
+    /// The entry after `i` on its list (towards the newest).
+    #[inline]
+    pub fn list_next(&self, i: u32) -> Option<u32> {
+        let n = self.get(i)?.next;
+        (n != NONE).then_some(n)
+    }
+
+    /// Entries on list `l`.
+    #[inline]
+    pub fn list_len(&self, l: List) -> usize {
+        self.lists[l as usize].len
+    }
+
+    fn unlink(&mut self, i: u32, l: usize) {
+        let (prev, next) = {
+            let c = &mut self.slab[i as usize];
+            c.flags &= !LIST_MASK;
+            let pn = (c.prev, c.next);
+            c.prev = NONE;
+            c.next = NONE;
+            pn
+        };
+        match prev {
+            NONE => self.lists[l].head = next,
+            p => self.slab[p as usize].next = next,
+        }
+        match next {
+            NONE => self.lists[l].tail = prev,
+            n => self.slab[n as usize].prev = prev,
+        }
+        self.lists[l].len -= 1;
+    }
+
+    fn link_tail(&mut self, i: u32, l: usize) {
+        let tail = self.lists[l].tail;
+        {
+            let c = &mut self.slab[i as usize];
+            c.flags |= if l == 0 { LIST_EMBRYONIC } else { LIST_IDLE };
+            c.prev = tail;
+            c.next = NONE;
+        }
+        match tail {
+            NONE => self.lists[l].head = i,
+            t => self.slab[t as usize].next = i,
+        }
+        self.lists[l].tail = i;
+        self.lists[l].len += 1;
     }
 
     /// Bytes of heap held by the table (slab, indexes, wheel): the memory-per-entry figure.

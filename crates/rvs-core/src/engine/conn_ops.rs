@@ -6,9 +6,10 @@ use rvs_packet::{L4, PacketMeta};
 
 use super::{Core, Engine, Fam};
 use crate::addr::Addr;
-use crate::conn::{Conn, ConnTable, NONE, flags as cf};
+use crate::conn::{Conn, ConnTable, List, NONE, flags as cf};
 use crate::decision::DropReason;
 use crate::dest::{Dest, DestId};
+use crate::profile::Profile;
 use crate::proto::sctp::{self, SctpState};
 use crate::proto::tcp::{self, TcpState};
 use crate::proto::{self, Direction};
@@ -19,6 +20,88 @@ use crate::time::{Instant, Tick};
 const EXPIRE_LATER_SECS: u32 = 60;
 /// Timeout of a brand-new entry before its first state transition (kernel-semantics §1.8).
 pub(crate) const INITIAL_TIMEOUT_SECS: u32 = 3;
+
+/// `safe` (rvs's own rule, not the kernel's): the table is under pressure from 7/8 of its bound.
+const PRESSURE_NUM: usize = 7;
+const PRESSURE_DEN: usize = 8;
+/// `safe`, under pressure: the shortened timeout of half-open entries, in seconds (the normal
+/// SYN_RECV timeout is 60 s).
+pub(crate) const PRESSURE_EMBRYONIC_SECS: u32 = 5;
+/// `safe`: a half-open entry is given up before the closed ones only once idle this long (a
+/// handshake in progress is younger).
+const EMBRYONIC_MIN_IDLE_SECS: u32 = 1;
+/// `safe`: a UDP entry is given up only once idle this long.
+const UDP_MIN_IDLE_SECS: u32 = 10;
+/// Entries looked at per eviction, per list (bounds the packet path's work).
+const EVICT_SCAN: usize = 8;
+/// Half-open entries the shortened timeout expires per new connection while under pressure.
+const PRESSURE_EXPIRE_PER_NEW: usize = 2;
+/// Half-open entries the shortened timeout expires per second from the timer.
+const PRESSURE_EXPIRE_PER_TICK: usize = 1 << 16;
+
+/// Why `safe` gave an entry up to make room (counted in [`crate::EngineCounters::evicted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictReason {
+    /// A half-open entry idle for at least a second (the first choice).
+    HalfOpen = 0,
+    /// A TCP TIME_WAIT or CLOSE entry, an SCTP CLOSED or REJECTED one.
+    Closed = 1,
+    /// A UDP entry idle for at least 10 s.
+    UdpIdle = 2,
+    /// A half-open entry younger than a second (only when nothing else could go).
+    HalfOpenYoung = 3,
+}
+
+impl EvictReason {
+    /// Every reason, in counter order.
+    pub const ALL: [EvictReason; 4] = [
+        EvictReason::HalfOpen,
+        EvictReason::Closed,
+        EvictReason::UdpIdle,
+        EvictReason::HalfOpenYoung,
+    ];
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            EvictReason::HalfOpen => "half_open",
+            EvictReason::Closed => "closed",
+            EvictReason::UdpIdle => "udp_idle",
+            EvictReason::HalfOpenYoung => "half_open_young",
+        }
+    }
+}
+
+/// The eviction list an entry belongs on, from its protocol and state (rvs's own
+/// classification): half-open, closed or UDP, or none (established and closing flows,
+/// templates, one-packet entries).
+#[inline]
+pub(crate) fn list_for<A: Addr>(c: &Conn<A>) -> Option<List> {
+    if c.has(cf::TEMPLATE | cf::ONE_PACKET) {
+        return None;
+    }
+    match Protocol::from_ipproto(c.proto)? {
+        Protocol::Tcp => match TcpState::from_u8(c.state)? {
+            TcpState::None | TcpState::SynSent | TcpState::SynRecv | TcpState::SynAck => {
+                Some(List::Embryonic)
+            }
+            TcpState::TimeWait | TcpState::Close => Some(List::Idle),
+            _ => None,
+        },
+        Protocol::Sctp => match SctpState::from_u8(c.state)? {
+            SctpState::None
+            | SctpState::Init1
+            | SctpState::Init
+            | SctpState::CookieSent
+            | SctpState::CookieReplied
+            | SctpState::CookieWait
+            | SctpState::Cookie
+            | SctpState::CookieEchoed => Some(List::Embryonic),
+            SctpState::Closed | SctpState::Rejected => Some(List::Idle),
+            _ => None,
+        },
+        Protocol::Udp => Some(List::Idle),
+    }
+}
 
 /// What a new entry is made of.
 pub(crate) struct NewConn<A: Addr> {
@@ -43,8 +126,16 @@ impl Core {
         tab: &mut ConnTable<A>,
         n: NewConn<A>,
     ) -> Result<u32, DropReason> {
+        if self.profile == Profile::Safe && self.under_pressure() {
+            self.pressure_expire(tab, PRESSURE_EXPIRE_PER_NEW);
+        }
         if self.conn_count >= self.conn_max as usize {
-            return Err(DropReason::TableFull);
+            self.counters.table_full += 1;
+            // `safe` gives up the least valuable entry first (rvs's own rule; kernel profiles
+            // refuse, as the kernel does when its allocation fails).
+            if self.profile != Profile::Safe || !self.evict_one(tab) {
+                return Err(DropReason::TableFull);
+            }
         }
         let d = &self.dests[n.dest];
         let fwd = d.cfg.fwd;
@@ -90,6 +181,8 @@ impl Core {
             wheel: 0,
             in_pkts: 0,
             laddr,
+            prev: NONE,
+            next: NONE,
         };
         if template {
             entry.set_template_timeout(n.timeout_secs);
@@ -110,6 +203,7 @@ impl Core {
         if flags & cf::ONE_PACKET == 0 {
             tab.hash(i, fwd.sees_replies());
             file(tab, i, expires);
+            tab.set_list(i, list_for(&entry));
         }
         if template {
             self.counters.templates_created += 1;
@@ -252,9 +346,105 @@ impl Core {
         let Some(d) = self.dests.get_mut(c.dest) else {
             return;
         };
-        if transition(c, d, secure, dir, p) {
-            let ct = c.link;
+        let old = c.state;
+        let assured = transition(c, d, secure, dir, p);
+        let (ct, moved, list) = (c.link, c.state != old, list_for(c));
+        if moved {
+            tab.set_list(i, list);
+        }
+        if assured {
             assure(tab, ct);
+        }
+    }
+
+    /// `safe`: whether the table is under pressure (at least 7/8 of its bound in use).
+    #[inline]
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.conn_count * PRESSURE_DEN >= self.conn_max as usize * PRESSURE_NUM
+    }
+
+    /// Ticks since an entry last had its timer re-armed (every packet re-arms it with its state's
+    /// timeout, so this is its idle time).
+    #[inline]
+    fn idle_ticks<A: Addr>(&self, c: &Conn<A>, now: Tick) -> u32 {
+        self.timeout_ticks(c).saturating_sub(c.expires.since(now))
+    }
+
+    /// `safe`, table full: gives up one entry to make room (rvs's own rule, no kernel
+    /// counterpart). In order: the oldest half-open entry idle for a second; the oldest closed
+    /// entry or idle UDP entry; the oldest half-open entry of any age. Never an established
+    /// entry, never a template. At most [`EVICT_SCAN`] entries are looked at per list.
+    pub(crate) fn evict_one<A: Fam>(&mut self, tab: &mut ConnTable<A>) -> bool {
+        let now = self.tick();
+        let min_embryonic = Core::ticks(EMBRYONIC_MIN_IDLE_SECS);
+        // 1. Half-open, idle for a second. The list is in the order entries joined it; a SYN
+        //    retransmission re-arms an entry without moving it, so look a few entries in.
+        let mut at = tab.list_head(List::Embryonic);
+        for _ in 0..EVICT_SCAN {
+            let Some(i) = at else { break };
+            at = tab.list_next(i);
+            let Some(c) = tab.get(i) else { break };
+            if self.idle_ticks(c, now) >= min_embryonic {
+                return self.evict(tab, i, EvictReason::HalfOpen);
+            }
+        }
+        // 2. Closed entries, and UDP entries once idle (an active one goes to the back).
+        let min_udp = Core::ticks(UDP_MIN_IDLE_SECS);
+        for _ in 0..EVICT_SCAN {
+            let Some(i) = tab.list_head(List::Idle) else {
+                break;
+            };
+            let Some(c) = tab.get(i) else { break };
+            if c.proto != proto_udp() {
+                return self.evict(tab, i, EvictReason::Closed);
+            }
+            if self.idle_ticks(c, now) >= min_udp {
+                return self.evict(tab, i, EvictReason::UdpIdle);
+            }
+            tab.requeue(i);
+        }
+        // 3. The oldest half-open entry, whatever its age.
+        if let Some(i) = tab.list_head(List::Embryonic) {
+            return self.evict(tab, i, EvictReason::HalfOpenYoung);
+        }
+        false
+    }
+
+    fn evict<A: Fam>(&mut self, tab: &mut ConnTable<A>, i: u32, why: EvictReason) -> bool {
+        let before = self.conn_count;
+        // Not `forced`: a template the caller is about to use must stay.
+        self.expire(tab, i, false);
+        if self.conn_count < before {
+            self.counters.evicted[why as usize] += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `safe`, under pressure: the shortened half-open timeout ([`PRESSURE_EMBRYONIC_SECS`],
+    /// the idea of the kernel's `secure_tcp` without an operator switching it on). Expires up to
+    /// `budget` half-open entries idle that long, oldest first.
+    pub(crate) fn pressure_expire<A: Fam>(&mut self, tab: &mut ConnTable<A>, budget: usize) {
+        let now = self.tick();
+        let limit = Core::ticks(PRESSURE_EMBRYONIC_SECS);
+        for _ in 0..budget {
+            let Some(i) = tab.list_head(List::Embryonic) else {
+                return;
+            };
+            let Some(c) = tab.get(i) else { return };
+            if self.idle_ticks(c, now) < limit {
+                // The oldest to join is not idle that long: the others joined later. (One that a
+                // retransmission re-armed holds the rest back for at most the limit.)
+                return;
+            }
+            let before = self.conn_count;
+            self.expire(tab, i, false);
+            if self.conn_count < before {
+                self.counters.pressure_expired += 1;
+            } else {
+                return;
+            }
         }
     }
 }
@@ -438,6 +628,13 @@ impl Engine {
             3 => true,
             _ => false,
         };
+        if c.profile == Profile::Safe && c.under_pressure() {
+            let (core, tab) = <crate::addr::V4 as Fam>::split(self);
+            core.pressure_expire(tab, PRESSURE_EXPIRE_PER_TICK);
+            let (core, tab) = <crate::addr::V6 as Fam>::split(self);
+            core.pressure_expire(tab, PRESSURE_EXPIRE_PER_TICK);
+        }
+        let c = &mut self.core;
         if c.defence.drop_entry {
             let (core, tab) = <crate::addr::V4 as Fam>::split(self);
             core.random_dropentry(tab);

@@ -2,6 +2,7 @@
 //! entry points the drivers call.
 
 mod conn_ops;
+pub use conn_ops::EvictReason;
 mod control;
 mod packet;
 
@@ -101,6 +102,18 @@ pub struct EngineCounters {
     pub expired: u64,
     /// Entries dropped by the drop_entry defence.
     pub defence_dropped_entries: u64,
+    /// `safe`: entries given up to make room for a new connection, indexed by
+    /// [`EvictReason`] (rvs's own rule).
+    #[serde(default)]
+    pub evicted: [u64; 4],
+    /// `safe`: half-open entries expired by the shortened timeout while the table was under
+    /// pressure.
+    #[serde(default)]
+    pub pressure_expired: u64,
+    /// New entries that found the table at its bound (each either evicted another entry or
+    /// was dropped as `table_full`).
+    #[serde(default)]
+    pub table_full: u64,
 }
 
 impl EngineCounters {
@@ -113,6 +126,14 @@ impl EngineCounters {
     /// Drops for one reason.
     pub fn drop_count(&self, r: DropReason) -> u64 {
         self.drops.get(r.index()).copied().unwrap_or(0)
+    }
+    /// Evictions for one reason.
+    pub fn evicted_count(&self, r: EvictReason) -> u64 {
+        self.evicted[r as usize]
+    }
+    /// Evictions, all reasons.
+    pub fn evicted_total(&self) -> u64 {
+        self.evicted.iter().sum()
     }
 }
 
@@ -385,6 +406,26 @@ impl Engine {
     /// Entries in the tables (connections and templates).
     pub fn conn_count(&self) -> usize {
         self.core.conn_count
+    }
+
+    /// The table's bound (`conn_max`).
+    pub fn conn_max(&self) -> u32 {
+        self.core.conn_max
+    }
+
+    /// `safe`: whether the table is under pressure (at least 7/8 of its bound in use: half-open
+    /// entries then get a shorter timeout).
+    pub fn under_pressure(&self) -> bool {
+        self.core.profile == Profile::Safe && self.core.under_pressure()
+    }
+
+    /// Entries on each eviction list of both tables: (half-open, closed or UDP).
+    pub fn eviction_lists(&self) -> (usize, usize) {
+        use crate::conn::List;
+        (
+            self.v4.list_len(List::Embryonic) + self.v6.list_len(List::Embryonic),
+            self.v4.list_len(List::Idle) + self.v6.list_len(List::Idle),
+        )
     }
 
     /// Heap bytes held by both connection tables.

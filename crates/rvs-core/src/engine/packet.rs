@@ -314,6 +314,7 @@ impl Core {
             totals.live.inpkts += 1;
             totals.live.inbytes += len;
         }
+        let old = c.state;
         let assure = transition(c, d, secure, Direction::Input, p);
         c.in_pkts = c.in_pkts.saturating_add(1);
         let timeout = match Protocol::from_ipproto(c.proto) {
@@ -322,6 +323,9 @@ impl Core {
         };
         rearm_entry(i, c, wheel, now, timeout);
         let c = *c;
+        if c.state != old {
+            tab.set_list(i, super::conn_ops::list_for(&c));
+        }
         if assure {
             super::conn_ops::assure(tab, c.link);
         }
