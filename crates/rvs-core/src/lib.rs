@@ -35,7 +35,9 @@ pub mod sysctl;
 pub mod time;
 
 pub use decision::{Answer, Decision, DropReason, Forward, Synth, Xmit};
-pub use engine::{Engine, EngineConfig, EngineCounters, EvictReason};
+pub use engine::{
+    BYTES_PER_ENTRY_BUDGET, Engine, EngineConfig, EngineCounters, EvictReason, conn_max_for_memory,
+};
 pub use profile::Profile;
 pub use rvs_packet::PacketMeta;
 pub use time::Instant;

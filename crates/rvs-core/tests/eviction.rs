@@ -200,6 +200,22 @@ fn pressure_shortens_half_open_timeout_departs_from_kernel() {
     assert_eq!(k.e.conn_count(), 60);
 }
 
+/// The default bound follows the machine's memory (rvs's own rule).
+#[test]
+fn default_bound_from_memory() {
+    use rvs_core::conn_max_for_memory as f;
+    const GIB: u64 = 1 << 30;
+    assert_eq!(f(4 * GIB), 1 << 20);
+    assert_eq!(f(24 * GIB), 1 << 22);
+    assert_eq!(f(256 << 20), 1 << 16);
+    assert_eq!(f(0), 1 << 16);
+    assert_eq!(f(1 << 50), 1 << 24);
+    for g in 1..64u64 {
+        let n = f(g * GIB) as u64;
+        assert!(n * rvs_core::BYTES_PER_ENTRY_BUDGET <= (g * GIB / 32).max(8 << 20));
+    }
+}
+
 // ---- property tests ----
 
 #[derive(Clone, Debug)]

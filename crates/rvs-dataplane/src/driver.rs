@@ -136,6 +136,7 @@ pub struct Driver {
     pub counters: Counters,
     epoch: std::time::Instant,
     dr_logged: bool,
+    full_logged: bool,
 }
 
 impl Driver {
@@ -148,6 +149,7 @@ impl Driver {
             counters: Counters::default(),
             epoch: std::time::Instant::now(),
             dr_logged: false,
+            full_logged: false,
         }
     }
 
@@ -335,7 +337,28 @@ impl Driver {
         if now >= self.engine.poll_timeout() {
             self.engine.handle_timeout(now);
             self.drain_output(sink);
+            self.log_table_full();
         }
+    }
+
+    /// Logs, once, that the connection table reached its bound (the timers run at least once a
+    /// second, so this is late by at most that).
+    fn log_table_full(&mut self) {
+        if self.full_logged || self.engine.counters().table_full == 0 {
+            return;
+        }
+        self.full_logged = true;
+        let safe = self.engine.profile() == rvs_core::Profile::Safe;
+        tracing::warn!(
+            conn_max = self.engine.conn_max(),
+            "the connection table reached its bound (engine.conn_max); {} \
+             (rvs_connection_table_full_total, rvs_evictions_total, rvs adm --table)",
+            if safe {
+                "half-open, closed and idle UDP entries are now given up for new connections"
+            } else {
+                "new connections are refused (rvs_drops_total{reason=\"table_full\"})"
+            }
+        );
     }
 
     /// The data-plane counters as the admin protocol carries them.

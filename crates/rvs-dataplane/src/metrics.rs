@@ -15,7 +15,9 @@
 //! | `rvs_reschedules_total` | counter | `cause` = `port_reuse` \| `removed_server` |
 //! | `rvs_removed_server_resets_total` | counter | |
 //! | `rvs_unknown_flow_resets_total`, `rvs_no_real_server_unreachables_total`, `rvs_passed_packets_total`, `rvs_connections_created_total`, `rvs_connections_expired_total` | counter | |
-//! | `rvs_connection_table_entries`, `rvs_connection_table_limit` | gauge | |
+//! | `rvs_connection_table_entries`, `rvs_connection_table_limit`, `rvs_connection_table_under_pressure` (`safe`, 7/8 full) | gauge | |
+//! | `rvs_connection_table_full_total` (new entries that found the table at its bound), `rvs_half_open_expired_early_total` (`safe`'s shortened timeout under pressure) | counter | |
+//! | `rvs_evictions_total` | counter | `reason` = `half_open` \| `closed` \| `udp_idle` \| `half_open_young` (`safe`) |
 //! | `rvs_dataplane_{received,sent}_{packets,bytes}_total`, `rvs_dataplane_read_batches_total`, `rvs_dataplane_{resets,icmp_errors}_sent_total` | counter | |
 //! | `rvs_dataplane_malformed_packets_total` | counter | `reason` (rvs-packet `Malformed`) |
 //! | `rvs_dataplane_dropped_packets_total` | counter | `reason` (`direct_route_on_tun`, `not_for_a_service`, ...) |
@@ -252,6 +254,33 @@ pub fn render(s: &StateView) -> String {
         "rvs_connections_expired",
         "Connection entries expired",
         c.expired,
+    );
+    let ev = f.counter(
+        "rvs_evictions",
+        "Entries given up to make room for a new connection in a full table (safe profile), by reason",
+    );
+    for r in rvs_core::EvictReason::ALL {
+        ev.get_or_create(&l(&[("reason", r.label())]))
+            .inc_by(c.evicted_count(r));
+    }
+    one_counter(
+        &mut f,
+        "rvs_connection_table_full",
+        "New entries that found the connection table at its bound",
+        c.table_full,
+    );
+    one_counter(
+        &mut f,
+        "rvs_half_open_expired_early",
+        "Half-open entries expired by the shortened timeout while the table was under pressure",
+        c.pressure_expired,
+    );
+    one_gauge(
+        &mut f,
+        "rvs_connection_table_under_pressure",
+        "1 while the table is at least 7/8 full (safe profile: shorter half-open timeout)",
+        (s.profile == rvs_core::Profile::Safe && s.info.conn_count * 8 >= s.info.conn_max * 7)
+            as i64,
     );
     one_gauge(
         &mut f,

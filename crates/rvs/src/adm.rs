@@ -9,6 +9,9 @@ pub fn run(argv: Vec<String>) -> i32 {
     if argv.len() == 2 && argv[1] == "--reload" {
         return reload();
     }
+    if argv.len() == 2 && argv[1] == "--table" {
+        return table();
+    }
     // Help, version and argument errors need no daemon.
     let names = SystemResolver::load();
     match parse(&argv, &names) {
@@ -114,4 +117,65 @@ fn reload() -> i32 {
             1
         }
     }
+}
+
+/// `rvs adm --table`: the connection table's bound, fill, pressure and evictions (rvs's own;
+/// ipvsadm has no such listing).
+fn table() -> i32 {
+    use rvs_control::proto::{Request as Req, Response};
+    let mut c = match Client::connect(&socket_path()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    match c.call(&Req::State) {
+        Ok(Response::State(s)) => {
+            print!("{}", render_table(&s));
+            0
+        }
+        Ok(Response::Error(m)) => {
+            eprintln!("{m}");
+            1
+        }
+        Ok(other) => {
+            eprintln!("{}", rvs_control::ClientError::Unexpected(other));
+            1
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// The text of `rvs adm --table`.
+pub fn render_table(s: &rvs_control::proto::StateView) -> String {
+    use rvs_core::{DropReason, EvictReason};
+    let (n, max) = (s.info.conn_count, s.info.conn_max.max(1));
+    let c = &s.counters;
+    let pressure = s.profile == rvs_core::Profile::Safe && n * 8 >= max * 7;
+    let mut out = format!(
+        "Connection table: {n} of {max} entries ({:.1}%), profile {}{}\n",
+        n as f64 * 100.0 / max as f64,
+        s.profile,
+        if pressure {
+            ", under pressure (half-open timeout 5 s)"
+        } else {
+            ""
+        }
+    );
+    out += &format!(
+        "Found full: {}; refused (table_full): {}; half-open expired early: {}\n",
+        c.table_full,
+        c.drop_count(DropReason::TableFull),
+        c.pressure_expired
+    );
+    out += "Evicted:";
+    for r in EvictReason::ALL {
+        out += &format!(" {} {}", r.label(), c.evicted_count(r));
+    }
+    out += "\n";
+    out
 }

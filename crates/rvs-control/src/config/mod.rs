@@ -4,7 +4,7 @@
 //! ```toml
 //! [engine]
 //! profile = "safe"              # safe | linux-4.19 | linux-5.9 | linux-5.16
-//! conn_max = 1048576            # bound of the connection table
+//! conn_max = 1048576            # bound of the connection table (default: from memory)
 //! seed = 1                      # hash / random seed
 //! netfilter_conntrack = false   # kernel profiles only: model conntrack on the node
 //! fullnat_addrs = ["10.255.1.1", "fd00:255:1::1"]   # local addresses of full NAT
@@ -64,6 +64,7 @@ use rvs_core::sysctl::Sysctls;
 use rvs_core::{Engine, EngineConfig, Instant};
 
 pub use diff::{Running, describe, diff};
+pub use raw::default_conn_max;
 
 /// An error in a config file: where and what.
 #[derive(Clone, Debug, PartialEq, Eq)]

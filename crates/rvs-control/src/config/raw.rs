@@ -214,7 +214,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let def = rvs_core::EngineConfig::default();
     let mut engine = EngineSection {
         profile: Profile::Safe,
-        conn_max: def.conn_max,
+        conn_max: default_conn_max(),
         conn_tab_bits: def.conn_tab_bits,
         seed: def.seed,
         netfilter_conntrack: false,
@@ -705,4 +705,19 @@ fn service(c: &Ctx, i: usize, s: &RawService) -> Result<ServiceEntry, ConfigErro
         origin,
         dest_origins,
     })
+}
+
+/// The default `engine.conn_max`: sized from the machine's memory
+/// ([`rvs_core::conn_max_for_memory`]); the engine's own default where `/proc/meminfo` cannot
+/// be read.
+pub fn default_conn_max() -> u32 {
+    let kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match kb {
+        Some(kb) => rvs_core::conn_max_for_memory(kb * 1024),
+        None => rvs_core::EngineConfig::default().conn_max,
+    }
 }
