@@ -52,7 +52,7 @@ pub struct DaemonArgs {
     disable_help_flag = true,
     after_help = "Every argument is passed to the ipvsadm front end: `rvs adm -h` prints \
 ipvsadm's help. `rvs adm --reload` asks the daemon to reload its config file (as SIGHUP \
-does). Beyond ipvsadm: `--fullnat` (with -a/-e) selects full NAT, like -m/-g/-i select NAT, \
+does); `rvs adm --table` prints the connection table's bound, fill and evictions. Beyond ipvsadm: `--fullnat` (with -a/-e) selects full NAT, like -m/-g/-i select NAT, \
 direct routing and tunnelling. The daemon's socket is /run/rvs/rvs.sock, or $RVS_SOCKET."
 )]
 pub struct AdmArgs {
@@ -97,6 +97,9 @@ pub enum LabCmd {
     Serve(rvs_dataplane::lab::serve::ServeOptions),
     /// Send small UDP datagrams as fast as possible (sendmmsg), over several flows.
     Udpflood(rvs_dataplane::lab::flood::FloodOptions),
+    /// A spoofed TCP SYN flood (IPv4 sources from a prefix, paced, bounded in time). Lab
+    /// namespaces only: route the prefix to a blackhole there.
+    Synflood(rvs_dataplane::lab::synflood::SynFloodOptions),
     /// A real server's IP-in-IP decapsulation in user space (kernels without ipip).
     Decap(rvs_dataplane::lab::decap::DecapOptions),
     /// The demo's load generator: workers making short TCP connections, one JSON line per

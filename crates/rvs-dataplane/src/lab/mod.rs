@@ -13,6 +13,7 @@ pub mod decap;
 pub mod flood;
 pub mod junk;
 pub mod serve;
+pub mod synflood;
 pub mod topo;
 
 use std::fs::File;
