@@ -15,46 +15,18 @@ const PORT: u16 = 80;
 /// A topology with 3 real servers and the daemon (`safe`) with the table bounded at
 /// `conn_max`; spoofed sources routed back into the client namespace.
 fn start(tag: &str, conn_max: u32) -> Env {
-    let mut t = Topology::new(tag, 3).expect("topology");
-    let dir = t.lab.dir().to_path_buf();
-    let sock = dir.join("rvs.sock");
-    let cfg = dir.join("rvs.toml");
     let services = service("tcp", false, PORT, "rr", "masq", &[1, 1, 1]);
-    let text = config_text(&sock, "safe", &services)
-        .replace("conn_max = 65536", &format!("conn_max = {conn_max}"));
-    std::fs::write(&cfg, text).unwrap();
-    for i in 0..3 {
-        let ns = t.rs[i].clone();
-        let name = format!("rs{}", i + 1);
-        let a4 = topo::rs4(i + 1);
-        t.lab
-            .spawn(
-                &ns,
-                &name,
-                &[
-                    RVS,
-                    "lab",
-                    "serve",
-                    "--name",
-                    &name,
-                    "--port",
-                    "80",
-                    "--addr",
-                    &a4,
-                    "--max-seconds",
-                    "120",
-                ],
-                &[],
-            )
-            .unwrap();
-    }
-    let lb = t.lb.clone();
+    let env = Env::start_config(tag, 3, PORT, |sock| {
+        config_text(sock, "safe", &services)
+            .replace("conn_max = 65536", &format!("conn_max = {conn_max}"))
+    });
     // The answers to spoofed sources go back to the client namespace (which drops them: it does
     // not forward), never out of the lab.
-    t.lab
+    env.t
+        .lab
         .ip(&[
             "-n",
-            &lb,
+            &env.t.lb,
             "route",
             "add",
             "10.200.0.0/16",
@@ -64,31 +36,6 @@ fn start(tag: &str, conn_max: u32) -> Env {
             "l0",
         ])
         .unwrap();
-    let c = cfg.to_string_lossy().to_string();
-    t.lab
-        .spawn(
-            &lb,
-            "daemon",
-            &[RVS, "daemon", "--config", &c],
-            &[("RUST_LOG", "info")],
-        )
-        .unwrap();
-    let env = Env { t, sock, cfg };
-    let end = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(mut c) = rvs_control::Client::connect(&env.sock)
-            && c.call(&rvs_control::Request::Info).is_ok()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "the daemon did not start; its log:\n{}",
-            env.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
     env
 }
 

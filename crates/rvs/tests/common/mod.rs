@@ -112,12 +112,24 @@ impl Env {
         dp: &str,
         services: &str,
     ) -> Env {
+        Env::start_config(tag, n_rs, port, |sock| {
+            config_text_dp(sock, profile, dp, services)
+        })
+    }
+
+    /// [`Env::start`] with the whole config text, made from the admin socket's path.
+    pub fn start_config(
+        tag: &str,
+        n_rs: usize,
+        port: u16,
+        config: impl FnOnce(&std::path::Path) -> String,
+    ) -> Env {
         let mut t = Topology::new(tag, n_rs).expect("topology");
         t.start_decap(RVS).expect("decapsulators");
         let dir = t.lab.dir().to_path_buf();
         let sock = dir.join("rvs.sock");
         let cfg = dir.join("rvs.toml");
-        std::fs::write(&cfg, config_text_dp(&sock, profile, dp, services)).unwrap();
+        std::fs::write(&cfg, config(&sock)).unwrap();
         for i in 0..n_rs {
             let ns = t.rs[i].clone();
             let name = format!("rs{}", i + 1);
