@@ -117,6 +117,11 @@ install_packages() {
 # Sets KPKG: the kernel package to use.
 choose_kernel() {
 	KPKG=$WANT_KERNEL
+	# The pinned kernel was found gone from the archive before: use what replaced it.
+	if [ -z "${RVS_VM_KERNEL_PKG:-}" ] && [ "$KPKG" = "$PINNED_KERNEL" ] &&
+		[ -f "$WORK/kernel/$PINNED_KERNEL.replaced-by" ]; then
+		KPKG=$(cat "$WORK/kernel/$PINNED_KERNEL.replaced-by")
+	fi
 	if [ "$KPKG" = latest ]; then
 		KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2 "-unsigned"; exit }')
 		[ -n "$KPKG" ] || die "apt-cache does not know linux-image-amd64 (apt-get update?)"
@@ -134,10 +139,26 @@ fetch_kernel() {
 		say "downloading $KPKG (apt-get download)"
 		if ! (cd "$dl" && apt-get download "$KPKG" >/dev/null 2>"$dl/apt.err"); then
 			apt-get update -qq
-			(cd "$dl" && apt-get download "$KPKG" >/dev/null 2>"$dl/apt.err") || {
+			if ! (cd "$dl" && apt-get download "$KPKG" >/dev/null 2>"$dl/apt.err"); then
 				cat "$dl/apt.err" >&2
-				die "cannot download $KPKG (set RVS_VM_KERNEL_PKG=latest for the current 6.1 kernel)"
-			}
+				# Debian keeps only the newest kernel of a release in its archive. When the
+				# pinned one is gone, and nobody asked for it by name, take the current 6.1
+				# kernel (the IPVS code the suite compares with does not change within 6.1's
+				# stable updates), and say so.
+				[ -z "${RVS_VM_KERNEL_PKG:-}" ] ||
+					die "cannot download $KPKG (set RVS_VM_KERNEL_PKG=latest for the current 6.1 kernel)"
+				WANT_KERNEL=latest
+				choose_kernel
+				say "the pinned $PINNED_KERNEL is no longer in the archive: using $KPKG instead"
+				KDIR=$WORK/kernel/$KPKG
+				rm -rf "$KDIR"
+				mkdir -p "$KDIR"
+				(cd "$dl" && apt-get download "$KPKG" >/dev/null 2>"$dl/apt.err") || {
+					cat "$dl/apt.err" >&2
+					die "cannot download $KPKG either"
+				}
+				echo "$KPKG" >"$WORK/kernel/$PINNED_KERNEL.replaced-by"
+			fi
 		fi
 		local deb
 		deb=$(find "$dl" -maxdepth 1 -name '*.deb' | head -n 1)
