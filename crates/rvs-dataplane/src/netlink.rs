@@ -456,8 +456,16 @@ impl Net {
         let Ok(text) = std::fs::read_to_string(&self.state_file) else {
             return;
         };
-        let Ok(list) = serde_json::from_str::<Vec<NetObject>>(&text) else {
-            return;
+        let list = match serde_json::from_str::<Vec<NetObject>>(&text) {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(
+                    file = %self.state_file.display(),
+                    "a previous daemon's state file is unreadable ({e}); ignoring it"
+                );
+                let _ = std::fs::remove_file(&self.state_file);
+                return;
+            }
         };
         tracing::warn!(
             file = %self.state_file.display(),
@@ -472,9 +480,15 @@ impl Net {
         let _ = std::fs::remove_file(&self.state_file);
     }
 
+    /// Writes the state file whole or not at all (a temporary file renamed over it), so that a
+    /// daemon killed in the middle of a write never leaves a truncated list behind.
     fn save(&self) {
         if let Ok(s) = serde_json::to_string_pretty(&self.added) {
-            let _ = std::fs::write(&self.state_file, s);
+            let mut tmp = self.state_file.clone().into_os_string();
+            tmp.push(".tmp");
+            if std::fs::write(&tmp, s).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.state_file);
+            }
         }
     }
 
@@ -706,6 +720,9 @@ impl Net {
             }
         }
         let _ = std::fs::remove_file(&self.state_file);
+        let mut tmp = self.state_file.clone().into_os_string();
+        tmp.push(".tmp");
+        let _ = std::fs::remove_file(tmp);
     }
 }
 

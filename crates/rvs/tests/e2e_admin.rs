@@ -424,11 +424,11 @@ fn sigterm_removes_everything_the_daemon_added() {
         .spawn(&lb, "daemon3", &[RVS, "daemon", "--config", &c], &[])
         .unwrap();
     wait_socket(&env);
+    let log3 = env.t.lab.log("daemon3");
     assert!(
-        env.t
-            .lab
-            .log("daemon3")
-            .contains("removing what a previous daemon left")
+        log3.contains("removing what a previous daemon left"),
+        "daemon3's log:\n{log3}\ndaemon2's log:\n{}",
+        env.t.lab.log("daemon2")
     );
     assert_eq!(env.t.lab.stop("daemon3", Duration::from_secs(5)), Some(0));
     let rules = show(&env, &["ip", "rule"]);
