@@ -43,6 +43,33 @@ impl PortPool {
         None
     }
 
+    /// Marks a given port of address `addr` as in use (a connection handed over from another
+    /// process); `false` if the address is unknown, the port below [`FIRST_PORT`] or already
+    /// taken.
+    pub fn take(&mut self, addr: u8, port: u16) -> bool {
+        let Some((map, _)) = self.maps.get_mut(addr as usize) else {
+            return false;
+        };
+        let (w, b) = ((port / 64) as usize, port % 64);
+        if port < FIRST_PORT || map[w] & (1 << b) != 0 {
+            return false;
+        }
+        map[w] |= 1 << b;
+        true
+    }
+
+    /// The allocation cursor of each address.
+    pub fn cursors(&self) -> Vec<u16> {
+        self.maps.iter().map(|(_, c)| *c).collect()
+    }
+
+    /// Sets the allocation cursor of address `addr` (ignored for an unknown address).
+    pub fn set_cursor(&mut self, addr: u8, cursor: u16) {
+        if let Some((_, c)) = self.maps.get_mut(addr as usize) {
+            *c = cursor.max(FIRST_PORT);
+        }
+    }
+
     /// Frees a port.
     pub fn free(&mut self, addr: u8, port: u16) {
         if let Some((map, _)) = self.maps.get_mut(addr as usize) {

@@ -36,7 +36,8 @@ pub mod time;
 
 pub use decision::{Answer, Decision, DropReason, Forward, Synth, Xmit};
 pub use engine::{
-    BYTES_PER_ENTRY_BUDGET, Engine, EngineConfig, EngineCounters, EvictReason, conn_max_for_memory,
+    BYTES_PER_ENTRY_BUDGET, Engine, EngineConfig, EngineCounters, EvictReason, STATE_MAGIC,
+    STATE_VERSION, StateError, StateInfo, checksum, conn_max_for_memory, state_info,
 };
 pub use profile::Profile;
 pub use rvs_packet::PacketMeta;

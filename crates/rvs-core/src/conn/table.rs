@@ -411,6 +411,23 @@ impl<A: Addr> ConnTable<A> {
         })
     }
 
+    /// How many newer entries with the same reply key hide entry `i` from reply lookups
+    /// (0: it answers them); see `shadows`.
+    pub fn shadow_depth(&self, i: u32) -> u32 {
+        if self.shadowed_by.is_empty() {
+            return 0;
+        }
+        let (mut d, mut at) = (0, i);
+        while let Some(&n) = self.shadowed_by.get(&at) {
+            d += 1;
+            at = n;
+            if d >= 255 {
+                break;
+            }
+        }
+        d
+    }
+
     /// The eviction list an entry is on.
     #[inline]
     pub fn list_of(&self, i: u32) -> Option<List> {

@@ -538,7 +538,7 @@ pub(crate) fn transition<A: Addr>(
 
 /// Files entry `i` in the wheel for deadline `expires`.
 #[inline]
-fn file<A: Addr>(tab: &mut ConnTable<A>, i: u32, expires: Tick) {
+pub(crate) fn file<A: Addr>(tab: &mut ConnTable<A>, i: u32, expires: Tick) {
     let at = tab.wheel.slot_for(expires);
     if let Some(c) = tab.get_mut(i) {
         c.wheel = crate::conn::wheel::Wheel::slot_no(at);

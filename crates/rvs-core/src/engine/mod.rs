@@ -5,6 +5,8 @@ mod conn_ops;
 pub use conn_ops::EvictReason;
 mod control;
 mod packet;
+mod state;
+pub use state::{STATE_MAGIC, STATE_VERSION, StateError, StateInfo, checksum, state_info};
 
 use std::collections::VecDeque;
 
@@ -154,7 +156,7 @@ impl EngineCounters {
 }
 
 /// State of the automatic defences (kernel-semantics §2.12).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Defence {
     pub drop_rate: i32,
     pub drop_counter: i32,
@@ -181,6 +183,8 @@ pub(crate) struct Core {
     pub sched_opts: SchedOptions,
     pub svc_hash_salt: u8,
     pub conn_count: usize,
+    /// Successful control-plane operations so far (carried across a hand-over).
+    pub generation: u64,
     pub now: Instant,
     /// While the wheel processes a slot: that slot's tick, the time the kernel's timer would
     /// have fired (so "expire later" re-arms from the deadline, not from `now`).
@@ -273,6 +277,7 @@ impl Engine {
                 sched_opts: cfg.sched,
                 svc_hash_salt: cfg.svc_hash_salt,
                 conn_count: 0,
+                generation: 0,
                 now: start,
                 timer_tick: None,
                 next_deadline: start,
@@ -411,7 +416,17 @@ impl Engine {
     /// Applies a control-plane operation. On error nothing changes.
     pub fn apply(&mut self, now: Instant, cmd: Command) -> Result<(), AdmError> {
         self.handle_timeout(now);
-        control::apply(self, now, cmd)
+        let r = control::apply(self, now, cmd);
+        if r.is_ok() {
+            self.core.generation += 1;
+        }
+        r
+    }
+
+    /// The configuration generation: successful [`Engine::apply`] calls since the engine was
+    /// created, carried across hand-overs ([`Engine::export_state`]).
+    pub fn generation(&self) -> u64 {
+        self.core.generation
     }
 
     /// Event counters.

@@ -54,6 +54,15 @@ impl Default for TimeoutTable {
 }
 
 impl TimeoutTable {
+    /// After deserializing (the tick cache is not serialized): recomputes the ticks; `false`
+    /// if a timeout exceeds what the kernel accepts (`INT_MAX / HZ` seconds).
+    pub(crate) fn loaded(&mut self) -> bool {
+        let max = (i32::MAX / 250) as u32;
+        let ok = self.tcp.iter().chain(self.sctp.iter()).all(|&t| t <= max) && self.udp <= max;
+        self.update_ticks();
+        ok
+    }
+
     fn update_ticks(&mut self) {
         let all = self
             .tcp

@@ -141,6 +141,23 @@ pub trait Scheduler: Send {
         let _ = (dests, id);
     }
 
+    /// The scheduler's own state for a hand-over to another process (`crate::state`), as
+    /// plain numbers: positions in kernel order, never ids. Schedulers whose state is a pure
+    /// function of the real servers (the tables of sh, dh, mh) and stateless ones export
+    /// nothing: `init` on the same real servers rebuilds them. lblc and lblcr do not carry
+    /// their caches (they re-learn them).
+    fn export_state(&self, dests: Dests<'_>) -> Vec<i64> {
+        let _ = dests;
+        Vec::new()
+    }
+
+    /// Restores what [`Scheduler::export_state`] returned, after `init` on the same real
+    /// servers in the same order; `false` if the state does not fit them (nothing changes).
+    fn import_state(&mut self, dests: Dests<'_>, state: &[i64]) -> bool {
+        let _ = dests;
+        state.is_empty()
+    }
+
     /// Picks a real server for a new connection, or `None` ("no destination available").
     fn schedule(
         &mut self,

@@ -50,6 +50,28 @@ impl Scheduler for Rr {
         self.cursor = None;
     }
 
+    fn export_state(&self, dests: Dests<'_>) -> Vec<i64> {
+        vec![self.cursor_pos(dests).map_or(-1, |p| p as i64)]
+    }
+
+    fn import_state(&mut self, dests: Dests<'_>, state: &[i64]) -> bool {
+        match *state {
+            [-1] => {
+                self.cursor = None;
+                true
+            }
+            [p] => match usize::try_from(p).ok().and_then(|p| dests.order.get(p)) {
+                Some(&id) => {
+                    self.cursor = Some(id);
+                    self.hint = p as usize;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
     #[doc(alias = "ip_vs_rr_del_dest")]
     fn del_dest(&mut self, dests: Dests<'_>, id: DestId, former_pos: usize) {
         if self.cursor == Some(id) {

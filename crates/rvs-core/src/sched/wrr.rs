@@ -110,6 +110,34 @@ impl Scheduler for Wrr {
         self.cw = self.mw;
     }
 
+    fn export_state(&self, _dests: Dests<'_>) -> Vec<i64> {
+        let cl = self.cl.map_or(-1, |p| p as i64);
+        vec![cl, self.cw as i64, self.mw as i64, self.di as i64]
+    }
+
+    fn import_state(&mut self, dests: Dests<'_>, state: &[i64]) -> bool {
+        let &[cl, cw, mw, di] = state else {
+            return false;
+        };
+        // mw and di follow from the weights: `init` has just computed them.
+        if mw != self.mw as i64 || di != self.di as i64 {
+            return false;
+        }
+        let Ok(cw) = i32::try_from(cw) else {
+            return false;
+        };
+        let cl = match cl {
+            -1 => None,
+            p => match usize::try_from(p) {
+                Ok(p) if p < dests.len() => Some(p),
+                _ => return false,
+            },
+        };
+        self.cl = cl;
+        self.cw = cw;
+        true
+    }
+
     fn add_dest(&mut self, dests: Dests<'_>, _id: DestId) {
         self.changed(dests);
     }

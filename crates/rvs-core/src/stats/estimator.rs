@@ -22,7 +22,7 @@ pub struct Rates {
 }
 
 /// Estimator state of one stats object.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Estimator {
     last: Counters,
     cps: u64,

@@ -41,7 +41,7 @@ impl Counters {
 /// `shown - zero`: `shown` is copied from `live` only on the estimator's 2-second tick, as the
 /// kernel does (kernel-semantics §6.2; golden `stats-refresh-lag.txt`), and `zero` is the snapshot
 /// taken by `ipvsadm -Z`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Updated on every packet.
     pub live: Counters,
