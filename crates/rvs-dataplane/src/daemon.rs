@@ -2,6 +2,7 @@
 //! endpoint, signals (SIGHUP reloads, SIGTERM/SIGINT stop and undo the setup).
 
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct DaemonOptions {
     pub config: PathBuf,
     /// A profile that overrides the file's (at start and on every reload).
     pub profile: Option<Profile>,
+    /// Take over from the daemon running with the same admin socket ([`crate::takeover`]).
+    pub takeover: bool,
 }
 
 struct Control {
@@ -196,7 +199,7 @@ pub fn run(opts: DaemonOptions) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(main(cfg, opts.profile)) {
+    match rt.block_on(main(cfg, opts.profile, opts.takeover)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rvs daemon: {e}");
@@ -205,11 +208,15 @@ pub fn run(opts: DaemonOptions) -> i32 {
     }
 }
 
-async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
+async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(), String> {
     // Signal handlers first: a SIGTERM during the setup must still lead to the teardown.
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let socket_path = cfg.dataplane.admin_socket.clone();
+    if takeover {
+        return take_over(cfg, profile, (hup, term, int)).await;
+    }
     let dev = tunloop::open_tun(&cfg).map_err(|e| e.to_string())?;
     let ifindex = dev.if_index().map_err(|e| format!("TUN index: {e}"))?;
     let mut net = Net::open(&cfg, ifindex)
@@ -219,7 +226,6 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         net.teardown().await;
         return Err(e.to_string());
     }
-    let socket_path = cfg.dataplane.admin_socket.clone();
     let listener = match bind_socket(&socket_path) {
         Ok(l) => l,
         Err(e) => {
@@ -244,14 +250,156 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         let _ = std::fs::remove_file(&socket_path);
         return Err(errors.join("; "));
     }
-    let driver = Driver::new(
-        engine,
-        DriverConfig {
-            tunnel_src: cfg.dataplane.tunnel_src.clone(),
-            tunnel_mtu: cfg.dataplane.tunnel_mtu,
-            routed: cfg.dataplane.tun_addrs.clone(),
+    let driver = Driver::new(engine, driver_config(&cfg));
+    let http = match cfg.dataplane.http_listen {
+        Some(addr) => match std::net::TcpListener::bind(addr) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!("HTTP admin endpoint {addr}: {e}");
+                None
+            }
         },
+        None => None,
+    };
+    run_daemon(
+        cfg,
+        profile,
+        Running {
+            dev,
+            driver,
+            net,
+            listener: Some(listener),
+            http,
+            signals: (hup, term, int),
+            start: None,
+        },
+    )
+    .await
+}
+
+fn driver_config(cfg: &Config) -> DriverConfig {
+    DriverConfig {
+        tunnel_src: cfg.dataplane.tunnel_src.clone(),
+        tunnel_mtu: cfg.dataplane.tunnel_mtu,
+        routed: cfg.dataplane.tun_addrs.clone(),
+    }
+}
+
+type Signals = (
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+);
+
+/// What a started daemon runs with.
+struct Running {
+    dev: tun_rs::SyncDevice,
+    driver: Driver,
+    net: Net,
+    /// `None` when taking over: bound once the old daemon has let go.
+    listener: Option<UnixListener>,
+    http: Option<std::net::TcpListener>,
+    signals: Signals,
+    /// Taking over: the old daemon waits for this to let go; the packet loop starts after.
+    start: Option<(crate::takeover::Taker, u64, std::time::Instant)>,
+}
+
+/// `rvs daemon --takeover`: receives the running daemon's TUN descriptor, adopts its netlink
+/// setup, receives and imports its engine state, then runs. Until the old daemon has let go,
+/// every failure leaves it running and nothing here is torn down.
+async fn take_over(cfg: Config, profile: Option<Profile>, signals: Signals) -> Result<(), String> {
+    let socket_path = cfg.dataplane.admin_socket.clone();
+    let mut taker = crate::takeover::Taker::connect(&socket_path)?;
+    let Some(fd) = taker.tun.take() else {
+        taker.abort("no TUN descriptor");
+        return Err("takeover: the running daemon sent no TUN descriptor".into());
+    };
+    let dev = match crate::sys::tun_from_fd(fd) {
+        Ok(d) => d,
+        Err(e) => {
+            taker.abort(&e.to_string());
+            return Err(format!("takeover: {e}"));
+        }
+    };
+    match dev.name() {
+        Ok(n) if n == cfg.dataplane.tun_name => {}
+        other => {
+            let m = format!(
+                "the running daemon's TUN device is {other:?}, the config names {}",
+                cfg.dataplane.tun_name
+            );
+            taker.abort(&m);
+            return Err(format!("takeover refused: {m}"));
+        }
+    }
+    let ifindex = match dev.if_index() {
+        Ok(i) => i,
+        Err(e) => {
+            taker.abort("TUN index");
+            return Err(format!("TUN index: {e}"));
+        }
+    };
+    let net = match Net::adopt(&cfg, ifindex).await {
+        Ok(n) => n,
+        Err(e) => {
+            taker.abort("netlink");
+            return Err(format!("netlink: {e}"));
+        }
+    };
+    let http = taker.http.take().map(std::net::TcpListener::from);
+    let epoch = std::time::Instant::now();
+    // The old packet loop stops here.
+    let received = taker.ready()?;
+    let t = std::time::Instant::now();
+    let now = rvs_core::Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
+    let mut engine = match Engine::import_state(cfg.engine_config(profile), now, &received.bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            taker.fail(&e.to_string());
+            return Err(format!(
+                "takeover refused: {e}; the running daemon carries on"
+            ));
+        }
+    };
+    engine.preallocate(false);
+    let import_ns = t.elapsed().as_nanos() as u64;
+    tracing::info!(
+        entries = engine.conn_count(),
+        bytes = received.bytes.len(),
+        import_us = import_ns / 1000,
+        generation = engine.generation(),
+        "takeover: state imported"
     );
+    let driver = Driver::with_epoch(engine, driver_config(&cfg), epoch);
+    // The admin socket is bound (over the old daemon's) once it has let go (run_daemon).
+    run_daemon(
+        cfg,
+        profile,
+        Running {
+            dev,
+            driver,
+            net,
+            listener: None,
+            http,
+            signals,
+            start: Some((taker, received.stopped_ns, epoch)),
+        },
+    )
+    .await
+}
+
+async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result<(), String> {
+    let Running {
+        dev,
+        driver,
+        net,
+        listener,
+        http,
+        signals: (mut hup, mut term, mut int),
+        start,
+    } = r;
+    let socket_path = cfg.dataplane.admin_socket.clone();
+    let takeover_path = crate::takeover::socket_for(&socket_path);
     let (ctl, rx, wake) = CtlHandle::new().map_err(|e| e.to_string())?;
     let (batch, mtu) = (cfg.dataplane.batch, cfg.dataplane.tun_mtu);
     let mark = cfg.dataplane.output_mark;
@@ -270,13 +418,61 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
             (Some(SocketOutput { mark, next_hops }), Some(want))
         }
     };
+    // What a later takeover gets: the same open TUN file and HTTP listener.
+    let offer = crate::takeover::Offer {
+        tun: dev
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("TUN descriptor: {e}"))?,
+        http: http
+            .as_ref()
+            .and_then(|l| l.as_fd().try_clone_to_owned().ok()),
+    };
+    if let Some((taker, stopped_ns, _)) = start {
+        // The old daemon lets go of the TUN; then, and only then, this one reads it.
+        if let Err(e) = taker.commit() {
+            return Err(format!("{e}; not starting (the old daemon may carry on)"));
+        }
+        let pause_ns = crate::sys::monotonic_ns().saturating_sub(stopped_ns);
+        tracing::info!(
+            pause_us = pause_ns / 1000,
+            "takeover: pause {:.3} ms (from the old packet loop's stop to this one's start)",
+            pause_ns as f64 / 1e6
+        );
+    }
     let thread = std::thread::Builder::new()
         .name("rvs-packets".into())
         .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, output))
         .map_err(|e| e.to_string())?;
     let resolver = want.map(|w| tokio::spawn(crate::nexthop::run_resolver(w, ctl.clone(), mark)));
+    let listener = match listener {
+        Some(l) => l,
+        None => crate::takeover::bind_replacing(&socket_path)
+            .and_then(|l| {
+                l.set_nonblocking(true)?;
+                UnixListener::from_std(l)
+            })
+            .map_err(|e| format!("admin socket {}: {e}", socket_path.display()))?,
+    };
+    // The hand-over socket, for the next upgrade.
+    let (handed_tx, mut handed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    match crate::takeover::bind_replacing(&takeover_path) {
+        Ok(l) => {
+            let ctl = ctl.clone();
+            let spawned = std::thread::Builder::new()
+                .name("rvs-takeover".into())
+                .spawn(move || {
+                    crate::takeover::serve(l, offer, ctl, move || {
+                        let _ = handed_tx.send(());
+                    })
+                });
+            if let Err(e) = spawned {
+                tracing::error!("takeover socket: {e}");
+            }
+        }
+        Err(e) => tracing::error!("takeover socket {}: {e}", takeover_path.display()),
+    }
 
-    let http = cfg.dataplane.http_listen;
     let control = Arc::new(Control {
         ctl: ctl.clone(),
         cfg: Mutex::new(cfg),
@@ -301,16 +497,22 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
         })
     };
     let mut http_task = None;
-    if let Some(addr) = http {
-        match tokio::net::TcpListener::bind(addr).await {
+    if let Some(l) = http {
+        let addr = l.local_addr().ok();
+        match l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(l))
+        {
             Ok(l) => {
                 let app = crate::metrics::router(ctl.clone());
                 http_task = Some(tokio::spawn(async move {
                     let _ = axum::serve(l, app).await;
                 }));
-                tracing::info!("HTTP admin endpoint on http://{addr}/metrics");
+                if let Some(addr) = addr {
+                    tracing::info!("HTTP admin endpoint on http://{addr}/metrics");
+                }
             }
-            Err(e) => tracing::error!("HTTP admin endpoint {addr}: {e}"),
+            Err(e) => tracing::error!("HTTP admin endpoint: {e}"),
         }
     }
     tracing::info!("rvs daemon running: admin socket {}", socket_path.display());
@@ -320,8 +522,11 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
 
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut result = Ok(());
+    let mut handed_over = false;
     loop {
         tokio::select! {
+            biased;
+            _ = handed_rx.recv() => { handed_over = true; break; }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
                 let _ = control.reload().await;
@@ -343,10 +548,17 @@ async fn main(cfg: Config, profile: Option<Profile>) -> Result<(), String> {
     if let Some(t) = http_task {
         t.abort();
     }
+    if handed_over {
+        // The new daemon owns the TUN, the routes, the rules and the sockets' paths now.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        tracing::info!("rvs daemon handed over: exiting, the setup stays");
+        return Ok(());
+    }
     ctl.stop();
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     control.net.lock().await.teardown().await;
     let _ = std::fs::remove_file(&socket_path);
+    let _ = std::fs::remove_file(&takeover_path);
     tracing::info!("rvs daemon stopped");
     result
 }

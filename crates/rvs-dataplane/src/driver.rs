@@ -153,6 +153,14 @@ impl Driver {
         }
     }
 
+    /// A driver around `engine` whose time counts from `epoch` (an engine imported from
+    /// another process was given its clock from `epoch`).
+    pub fn with_epoch(engine: Engine, cfg: DriverConfig, epoch: std::time::Instant) -> Driver {
+        let mut d = Driver::new(engine, cfg);
+        d.epoch = epoch;
+        d
+    }
+
     /// Engine time: the monotonic clock's time since the driver started. The engine itself
     /// reads no clock.
     #[inline]

@@ -10,6 +10,7 @@
 //!   removed on exit (and after a crash, on the next start);
 //! * [`metrics`]: the HTTP admin endpoint (`/metrics`, `/healthz`, `/state`);
 //! * [`daemon`]: `rvs daemon` itself (admin socket, signals, reload);
+//! * [`takeover`]: the hand-over of the TUN descriptor and the engine state to a new daemon;
 //! * [`lab`]: network-namespace topologies for tests, the benchmark and the demo.
 //!
 //! See the crate's README for the netlink objects, fragments and what is partial.
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod netlink;
 pub mod nexthop;
 pub mod sys;
+pub mod takeover;
 pub mod tunloop;
 
 pub use daemon::{DaemonOptions, run};

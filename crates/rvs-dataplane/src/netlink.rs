@@ -451,6 +451,30 @@ impl Net {
         Ok(net)
     }
 
+    /// Opens a netlink connection for a daemon taking over from a running one
+    /// ([`crate::takeover`]): what the running daemon added (its state file) becomes ours,
+    /// untouched.
+    pub async fn adopt(cfg: &Config, ifindex: u32) -> io::Result<Net> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        let state_file = state_file_for(&cfg.dataplane.admin_socket);
+        let added = std::fs::read_to_string(&state_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Vec<NetObject>>(&t).ok())
+            .unwrap_or_default();
+        tracing::info!(
+            objects = added.len(),
+            "netlink: adopted the running daemon's setup"
+        );
+        Ok(Net {
+            handle,
+            ifindex,
+            table: cfg.dataplane.reply_table,
+            added,
+            state_file,
+        })
+    }
+
     /// Removes objects listed in a state file left by a daemon that did not exit cleanly.
     async fn remove_leftovers(&mut self) {
         let Ok(text) = std::fs::read_to_string(&self.state_file) else {

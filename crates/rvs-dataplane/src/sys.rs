@@ -338,3 +338,53 @@ pub fn packet_sendmmsg<'a>(fd: RawFd, frames: impl IntoIterator<Item = (&'a [u8]
     }
     failed
 }
+
+/// Takes ownership of descriptors received with `SCM_RIGHTS` (each a fresh descriptor the
+/// kernel installed in this process for us).
+pub fn owned_fds(raw: &[RawFd]) -> Vec<OwnedFd> {
+    raw.iter()
+        .filter(|&&fd| fd >= 0)
+        // SAFETY: SCM_RIGHTS installs new descriptors in this process; nothing else owns them.
+        .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// A TUN device from a descriptor handed over by another rvs daemon, which opened it with
+/// `IFF_TUN | IFF_NO_PI` and no `IFF_VNET_HDR` ([`crate::tunloop::open_tun`]); checks that it is
+/// a TUN device first (`TUNGETIFF`).
+pub fn tun_from_fd(fd: OwnedFd) -> io::Result<tun_rs::SyncDevice> {
+    let mut ifr = [0u8; 40];
+    // SAFETY: TUNGETIFF writes a `struct ifreq` (40 bytes) into the buffer we pass.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), 0x8004_54d2, ifr.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the descriptor handed over is not a TUN device: {}",
+                io::Error::last_os_error()
+            ),
+        ));
+    }
+    let flags = u16::from_ne_bytes([ifr[16], ifr[17]]);
+    const IFF_TUN: u16 = 0x0001;
+    const IFF_NO_PI: u16 = 0x1000;
+    const IFF_VNET_HDR: u16 = 0x4000;
+    if flags & (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR) != IFF_TUN | IFF_NO_PI {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the TUN descriptor handed over has flags {flags:#x}, not IFF_TUN|IFF_NO_PI"),
+        ));
+    }
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the descriptor is an open TUN device with IFF_NO_PI and without IFF_VNET_HDR
+    // (checked above); ownership moves to the device.
+    unsafe { tun_rs::SyncDevice::from_fd(fd.into_raw_fd()) }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: comparable between processes on one machine.
+pub fn monotonic_ns() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(t) => t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64,
+        Err(_) => 0,
+    }
+}

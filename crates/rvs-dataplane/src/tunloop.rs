@@ -77,8 +77,29 @@ pub enum CtlMsg {
     SetRouted(Vec<(std::net::IpAddr, u8)>),
     /// A fresh next-hop table from the resolver (`output = "packet"`).
     SetNextHops(Arc<crate::nexthop::NextHops>),
+    /// Hand the engine to a new daemon ([`crate::takeover`]): stop reading, export the
+    /// state to `reply`, then wait for the verdict: `true` leaves the loop for good, `false`
+    /// (or a dropped sender) resumes it.
+    Handover {
+        /// Where the state goes.
+        reply: std::sync::mpsc::Sender<Handed>,
+        /// Whether the new daemon took it.
+        verdict: Receiver<bool>,
+    },
     /// Leave the loop.
     Stop,
+}
+
+/// The engine state handed over by the packet thread.
+pub struct Handed {
+    /// [`rvs_core::Engine::export_state`].
+    pub bytes: Vec<u8>,
+    /// When the loop stopped reading (CLOCK_MONOTONIC ns).
+    pub stopped_ns: u64,
+    /// How long the export took.
+    pub export_ns: u64,
+    /// Entries in the table.
+    pub entries: usize,
 }
 
 /// The control side's handle on the packet thread.
@@ -146,6 +167,16 @@ impl CtlHandle {
     /// Hands the packet thread a next-hop table; `false` once the thread is gone.
     pub fn set_next_hops(&self, t: Arc<crate::nexthop::NextHops>) -> bool {
         self.send(CtlMsg::SetNextHops(t))
+    }
+
+    /// Asks the packet thread to hand its engine over (see [`CtlMsg::Handover`]); `false`
+    /// once the thread is gone.
+    pub fn handover(
+        &self,
+        reply: std::sync::mpsc::Sender<Handed>,
+        verdict: Receiver<bool>,
+    ) -> bool {
+        self.send(CtlMsg::Handover { reply, verdict })
     }
 
     /// Asks the packet thread to stop.
@@ -430,6 +461,31 @@ fn serve(d: &mut Driver, sink: Option<&mut SocketSink>, m: CtlMsg) -> bool {
                 s.set_next_hops(t);
             }
             true
+        }
+        CtlMsg::Handover { reply, verdict } => {
+            let stopped_ns = crate::sys::monotonic_ns();
+            let t = std::time::Instant::now();
+            let entries = d.engine.conn_count();
+            let now = d.now();
+            let bytes = d.engine.export_state(now);
+            let export_ns = t.elapsed().as_nanos() as u64;
+            let h = Handed {
+                bytes,
+                stopped_ns,
+                export_ns,
+                entries,
+            };
+            if reply.send(h).is_err() {
+                return true;
+            }
+            // Not reading the TUN until the verdict: packets wait in its queue.
+            match verdict.recv() {
+                Ok(true) => false,
+                _ => {
+                    tracing::warn!("takeover did not complete: forwarding again");
+                    true
+                }
+            }
         }
         CtlMsg::Stop => false,
     }

@@ -45,6 +45,13 @@ pub struct DaemonArgs {
     /// Behaviour profile; overrides the file's engine.profile (at start and on every reload).
     #[arg(long, value_name = "safe|linux-4.19|linux-5.9|linux-5.16")]
     pub profile: Option<Profile>,
+    /// Take over from the daemon running with the same config (a planned restart or an
+    /// upgrade): receive its TUN descriptor and its whole engine state over
+    /// `<admin socket>.takeover`, then it exits leaving the routes and rules in place.
+    /// If this binary cannot read the running daemon's state, it refuses and the running
+    /// daemon carries on.
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 #[derive(Args, Debug)]

@@ -27,6 +27,7 @@ fn main() {
             rvs_dataplane::run(rvs_dataplane::DaemonOptions {
                 config: a.config,
                 profile: a.profile,
+                takeover: a.takeover,
             })
         }
         Cmd::Adm(a) => {
