@@ -268,14 +268,14 @@ fn dest_state(d: &Dest, now: Instant) -> DestState {
 /// Record I/O per family.
 trait Wire: Fam {
     const LEN: usize;
-    fn put(self, out: &mut Vec<u8>);
+    fn bytes(&self) -> &[u8];
     fn get(b: &[u8]) -> Self;
 }
 
 impl Wire for V4 {
     const LEN: usize = 4;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0);
+    fn bytes(&self) -> &[u8] {
+        &self.0
     }
     fn get(b: &[u8]) -> Self {
         let mut a = [0u8; 4];
@@ -286,8 +286,8 @@ impl Wire for V4 {
 
 impl Wire for V6 {
     const LEN: usize = 16;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0);
+    fn bytes(&self) -> &[u8] {
+        &self.0
     }
     fn get(b: &[u8]) -> Self {
         let mut a = [0u8; 16];
@@ -313,7 +313,7 @@ fn put_section(out: &mut Vec<u8>, tag: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)
 fn put_entries<A: Wire>(
     tab: &ConnTable<A>,
     now: Tick,
-    dest_rank: &hashbrown::HashMap<DestId, u32>,
+    dest_rank: &[u32],
     out: &mut Vec<u8>,
 ) -> u64 {
     let slots = tab.capacity_slots() as usize;
@@ -322,26 +322,34 @@ fn put_entries<A: Wire>(
     let mut n_tmpl = 0u32;
     let mut count = 0u64;
     let mut put = |c: &crate::conn::Conn<A>, depth: u32, rank: &[u32], out: &mut Vec<u8>| {
-        c.caddr.put(out);
-        c.vaddr.put(out);
-        c.daddr.put(out);
+        // One record, built in place and appended at once.
+        let mut r = [0u8; record_len(16)];
+        let mut at = 0;
+        let mut w = |b: &[u8]| {
+            r[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        };
+        w(A::bytes(&c.caddr));
+        w(A::bytes(&c.vaddr));
+        w(A::bytes(&c.daddr));
         for p in [c.cport, c.vport, c.dport, c.lport] {
-            out.extend_from_slice(&p.to_le_bytes());
+            w(&p.to_le_bytes());
         }
-        out.push(c.proto);
-        out.push(c.state);
-        out.extend_from_slice(&(c.flags & PERSISTENT).to_le_bytes());
-        out.push(c.in_pkts);
-        out.push(c.laddr);
-        out.push(depth as u8);
-        let d = dest_rank.get(&c.dest).copied().unwrap_or(NONE);
-        out.extend_from_slice(&d.to_le_bytes());
+        w(&[c.proto, c.state]);
+        w(&(c.flags & PERSISTENT).to_le_bytes());
+        w(&[c.in_pkts, c.laddr, depth.min(255) as u8]);
+        w(&dest_rank
+            .get(c.dest.index())
+            .copied()
+            .unwrap_or(NONE)
+            .to_le_bytes());
         let link = match c.control() {
             Some(t) => rank.get(t as usize).copied().unwrap_or(NONE),
             None => NONE,
         };
-        out.extend_from_slice(&link.to_le_bytes());
-        out.extend_from_slice(&c.expires.since(now).to_le_bytes());
+        w(&link.to_le_bytes());
+        w(&c.expires.since(now).to_le_bytes());
+        out.extend_from_slice(&r[..at]);
         count += 1;
     };
     for (i, c) in tab.iter() {
@@ -376,7 +384,15 @@ impl Engine {
         self.handle_timeout(now);
         let now = self.core.now;
         let c = &self.core;
-        let mut dest_rank = hashbrown::HashMap::new();
+        // Rank of each real server, by arena index (a plain array: one lookup per entry).
+        let slots = c
+            .dests
+            .iter()
+            .map(|(id, _)| id.index() + 1)
+            .max()
+            .unwrap_or(0);
+        let mut dest_rank = vec![NONE; slots];
+        let mut ranked = 0u32;
         let mut services = Vec::new();
         for &id in c.services.ids() {
             let Some(s) = c.services.get(id) else {
@@ -388,7 +404,8 @@ impl Engine {
             };
             let mut ds = Vec::with_capacity(s.dests.len());
             for &d in &s.dests {
-                dest_rank.insert(d, dest_rank.len() as u32);
+                dest_rank[d.index()] = ranked;
+                ranked += 1;
                 ds.push(dest_state(&c.dests[d], now));
             }
             services.push(ServiceState {
@@ -405,7 +422,8 @@ impl Engine {
         let mut trash = Vec::new();
         for &d in &c.trash {
             if let Some(dest) = c.dests.get(d) {
-                dest_rank.insert(d, dest_rank.len() as u32);
+                dest_rank[d.index()] = ranked;
+                ranked += 1;
                 let mut st = dest_state(dest, now);
                 st.svc_rank = c
                     .services
