@@ -116,6 +116,24 @@ pub struct DataplaneStats {
     pub passed_through: u64,
     /// Milliseconds since the data plane started.
     pub uptime_ms: u64,
+    /// Crash-recovery snapshots written (by a forked child; see `rvs_dataplane::recovery`).
+    #[serde(default)]
+    pub snapshots_written: u64,
+    /// Snapshots that failed (fork, write or rename).
+    #[serde(default)]
+    pub snapshot_failures: u64,
+    /// The packet thread's pause for the last snapshot (the fork), nanoseconds.
+    #[serde(default)]
+    pub snapshot_pause_last_ns: u64,
+    /// The longest such pause.
+    #[serde(default)]
+    pub snapshot_pause_max_ns: u64,
+    /// Entries adopted at start from a crashed daemon's snapshot.
+    #[serde(default)]
+    pub recovered_entries: u64,
+    /// Snapshots refused at start (damaged, foreign, another version or boot or device).
+    #[serde(default)]
+    pub recovery_refused: u64,
 }
 
 /// The whole state of a running daemon.

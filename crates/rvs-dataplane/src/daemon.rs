@@ -2,7 +2,7 @@
 //! endpoint, signals (SIGHUP reloads, SIGTERM/SIGINT stop and undo the setup).
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -217,14 +217,31 @@ async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(
     if takeover {
         return take_over(cfg, profile, (hup, term, int)).await;
     }
+    if std::os::unix::net::UnixStream::connect(&socket_path).is_ok() {
+        return Err(format!(
+            "another rvs daemon answers on {} (to replace it, use --takeover)",
+            socket_path.display()
+        ));
+    }
+    // After a crash: the predecessor's engine, if its snapshot is sound ([`crate::recovery`]).
+    let (recovered, refused) = recover(&cfg, profile);
+    let device_was_there = crate::sys::if_index(&cfg.dataplane.tun_name).is_some();
     let dev = tunloop::open_tun(&cfg).map_err(|e| e.to_string())?;
     let ifindex = dev.if_index().map_err(|e| format!("TUN index: {e}"))?;
-    let mut net = Net::open(&cfg, ifindex)
-        .await
-        .map_err(|e| format!("netlink: {e}"))?;
-    if let Err(e) = net.setup(&cfg).await {
-        net.teardown().await;
-        return Err(e.to_string());
+    let adopt =
+        recovered.is_some() && device_was_there && netlink::state_file_for(&socket_path).exists();
+    let mut net = if adopt {
+        // The device, its addresses, routes and rules outlived the crash: keep them.
+        Net::adopt(&cfg, ifindex).await
+    } else {
+        Net::open(&cfg, ifindex).await
+    }
+    .map_err(|e| format!("netlink: {e}"))?;
+    if !adopt {
+        if let Err(e) = net.setup(&cfg).await {
+            net.teardown().await;
+            return Err(e.to_string());
+        }
     }
     let listener = match bind_socket(&socket_path) {
         Ok(l) => l,
@@ -234,23 +251,41 @@ async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(
         }
     };
 
-    let mut engine = Engine::new(cfg.engine_config(profile));
-    engine.preallocate(false);
-    let mut errors = Vec::new();
-    for (cmd, origin) in cfg.commands() {
-        if let Err(e) = engine.apply(rvs_core::Instant::ZERO, cmd) {
-            errors.push(cfg.error_at(&origin, e.to_string()).to_string());
+    let mut driver = if let Some(r) = recovered {
+        let mut engine = r.engine;
+        engine.preallocate(false);
+        tracing::warn!(
+            entries = engine.conn_count(),
+            generation = engine.generation(),
+            age_ms = r.age.as_millis() as u64,
+            crashed_pid = r.pid,
+            "crash recovery: adopted the state of the daemon that ended without stopping \
+             (its services, real servers and connections; `rvs adm --reload` applies the file)"
+        );
+        let entries = engine.conn_count() as u64;
+        let mut d = Driver::with_epoch(engine, driver_config(&cfg), r.epoch);
+        d.counters.snapshot.recovered_entries = entries;
+        d
+    } else {
+        let mut engine = Engine::new(cfg.engine_config(profile));
+        engine.preallocate(false);
+        let mut errors = Vec::new();
+        for (cmd, origin) in cfg.commands() {
+            if let Err(e) = engine.apply(rvs_core::Instant::ZERO, cmd) {
+                errors.push(cfg.error_at(&origin, e.to_string()).to_string());
+            }
         }
-    }
-    if let Err(e) = engine.apply(rvs_core::Instant::ZERO, Command::SetTimeouts(cfg.timeouts)) {
-        errors.push(e.to_string());
-    }
-    if !errors.is_empty() {
-        net.teardown().await;
-        let _ = std::fs::remove_file(&socket_path);
-        return Err(errors.join("; "));
-    }
-    let driver = Driver::new(engine, driver_config(&cfg));
+        if let Err(e) = engine.apply(rvs_core::Instant::ZERO, Command::SetTimeouts(cfg.timeouts)) {
+            errors.push(e.to_string());
+        }
+        if !errors.is_empty() {
+            net.teardown().await;
+            let _ = std::fs::remove_file(&socket_path);
+            return Err(errors.join("; "));
+        }
+        Driver::new(engine, driver_config(&cfg))
+    };
+    driver.counters.snapshot.refused = refused;
     let http = match cfg.dataplane.http_listen {
         Some(addr) => match std::net::TcpListener::bind(addr) {
             Ok(l) => Some(l),
@@ -275,6 +310,28 @@ async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(
         },
     )
     .await
+}
+
+/// Reads the snapshot a crashed daemon left, if crash recovery is on: the engine to adopt,
+/// and 1 if a snapshot was there but refused (logged; the daemon starts empty).
+fn recover(cfg: &Config, profile: Option<Profile>) -> (Option<crate::recovery::Recovered>, u64) {
+    if cfg.dataplane.snapshot_ms == 0 {
+        return (None, 0);
+    }
+    let path = crate::recovery::file_for(&cfg.dataplane.admin_socket);
+    match crate::recovery::load(&path, cfg.engine_config(profile), &cfg.dataplane.tun_name) {
+        Ok(r) => (r, 0),
+        Err(e) => {
+            tracing::error!(
+                file = %path.display(),
+                "crash recovery: the snapshot was refused: {e}; starting with the config file's \
+                 services and no connection (the file is kept as {}.refused; \
+                 rvs_state_recovery_refused_total)",
+                path.display()
+            );
+            (None, 1)
+        }
+    }
 }
 
 fn driver_config(cfg: &Config) -> DriverConfig {
@@ -440,9 +497,39 @@ async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result
             pause_ns as f64 / 1e6
         );
     }
+    // Crash recovery: the device outlives the process, and the engine is written out
+    // regularly ([`crate::recovery`]). A clean stop undoes both.
+    let snap_path = crate::recovery::file_for(&socket_path);
+    let persist_fd = dev.as_fd().try_clone_to_owned().ok();
+    let mut snap = None;
+    if cfg.dataplane.snapshot_ms > 0 {
+        let r = persist_fd
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no descriptor"))
+            .and_then(|fd| crate::sys::tun_set_persist(fd.as_raw_fd(), true))
+            .and_then(|()| {
+                crate::recovery::Snapshotter::new(
+                    snap_path.clone(),
+                    cfg.dataplane.snapshot_ms,
+                    &cfg.dataplane.tun_name,
+                )
+            });
+        match r {
+            Ok(s) => snap = Some(s),
+            Err(e) => tracing::error!("crash recovery is off: {e}"),
+        }
+    }
     let thread = std::thread::Builder::new()
         .name("rvs-packets".into())
-        .spawn(move || tunloop::run(dev, driver, rx, wake, batch, mtu, output))
+        .spawn(move || {
+            let opts = tunloop::LoopOptions {
+                batch,
+                mtu,
+                output,
+                snapshots: snap,
+            };
+            tunloop::run(dev, driver, rx, wake, opts)
+        })
         .map_err(|e| e.to_string())?;
     let resolver = want.map(|w| tokio::spawn(crate::nexthop::run_resolver(w, ctl.clone(), mark)));
     let listener = match listener {
@@ -556,6 +643,13 @@ async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result
     }
     ctl.stop();
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    // A clean stop: no snapshot to adopt, and the device goes with this process.
+    crate::recovery::remove(&snap_path);
+    if let Some(fd) = &persist_fd {
+        if let Err(e) = crate::sys::tun_set_persist(fd.as_raw_fd(), false) {
+            tracing::warn!("TUN device: clearing IFF_PERSIST: {e}");
+        }
+    }
     control.net.lock().await.teardown().await;
     let _ = std::fs::remove_file(&socket_path);
     let _ = std::fs::remove_file(&takeover_path);

@@ -107,6 +107,8 @@ pub struct Counters {
     /// Packets of no service written back unchanged (a real server's own traffic caught by
     /// a reply-steering rule).
     pub passed_through: u64,
+    /// Crash-recovery snapshots ([`crate::recovery`]).
+    pub snapshot: crate::recovery::SnapshotStats,
 }
 
 /// What the driver needs besides the engine.
@@ -391,6 +393,12 @@ impl Driver {
             icmp_sent: c.icmp_sent,
             passed_through: c.passed_through,
             uptime_ms: self.epoch.elapsed().as_millis() as u64,
+            snapshots_written: c.snapshot.written,
+            snapshot_failures: c.snapshot.failed,
+            snapshot_pause_last_ns: c.snapshot.pause_last_ns,
+            snapshot_pause_max_ns: c.snapshot.pause_max_ns,
+            recovered_entries: c.snapshot.recovered_entries,
+            recovery_refused: c.snapshot.refused,
         }
     }
 

@@ -7,9 +7,11 @@
 //! * [`driver`]: one packet in, the engine's decision applied with `rvs-packet`, packets out
 //!   (no I/O, so it is unit-tested with a `Vec` sink);
 //! * [`netlink`]: TUN addresses, VIP routes, the reply-steering policy rules, all tracked and
-//!   removed on exit (and after a crash, on the next start);
+//!   removed on exit (after a crash, adopted with the snapshot or removed on the next start);
 //! * [`metrics`]: the HTTP admin endpoint (`/metrics`, `/healthz`, `/state`);
 //! * [`daemon`]: `rvs daemon` itself (admin socket, signals, reload);
+//! * [`recovery`]: crash recovery: a persistent TUN and snapshots of the engine that the next
+//!   start adopts after a `kill -9`;
 //! * [`takeover`]: the hand-over of the TUN descriptor and the engine state to a new daemon;
 //! * [`lab`]: network-namespace topologies for tests, the benchmark and the demo.
 //!
@@ -22,6 +24,7 @@ pub mod lab;
 pub mod metrics;
 pub mod netlink;
 pub mod nexthop;
+pub mod recovery;
 pub mod sys;
 pub mod takeover;
 pub mod tunloop;

@@ -21,9 +21,12 @@
 //! | `rvs_dataplane_{received,sent}_{packets,bytes}_total`, `rvs_dataplane_read_batches_total`, `rvs_dataplane_{resets,icmp_errors}_sent_total` | counter | |
 //! | `rvs_dataplane_malformed_packets_total` | counter | `reason` (rvs-packet `Malformed`) |
 //! | `rvs_dataplane_dropped_packets_total` | counter | `reason` (`direct_route_on_tun`, `not_for_a_service`, ...) |
+//! | `rvs_state_snapshots_total`, `rvs_state_snapshot_failures_total`, `rvs_state_recovery_refused_total` | counter | |
+//! | `rvs_state_snapshot_pause_seconds` (last fork), `rvs_state_snapshot_pause_max_seconds`, `rvs_state_recovered_entries` (adopted after a crash) | gauge | |
 //! | `rvs_info` | gauge (1) | `profile`, `version` |
 
 use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::State;
@@ -56,6 +59,11 @@ impl Fams {
     }
     fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, Gauge> {
         let f = Family::<Labels, Gauge>::default();
+        self.reg.register(name, help, f.clone());
+        f
+    }
+    fn gauge_f64(&mut self, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
+        let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         self.reg.register(name, help, f.clone());
         f
     }
@@ -295,6 +303,42 @@ pub fn render(s: &StateView) -> String {
         s.info.conn_max as i64,
     );
     let dp = &s.dataplane;
+    one_counter(
+        &mut f,
+        "rvs_state_snapshots",
+        "Crash-recovery snapshots of the engine written",
+        dp.snapshots_written,
+    );
+    one_counter(
+        &mut f,
+        "rvs_state_snapshot_failures",
+        "Crash-recovery snapshots that failed (fork, write or rename)",
+        dp.snapshot_failures,
+    );
+    one_counter(
+        &mut f,
+        "rvs_state_recovery_refused",
+        "Snapshots of a crashed daemon refused at start (damaged, foreign, other version, boot or device)",
+        dp.recovery_refused,
+    );
+    let g = f.gauge_f64(
+        "rvs_state_snapshot_pause_seconds",
+        "The packet thread's pause for the last snapshot (the fork)",
+    );
+    g.get_or_create(&Vec::new())
+        .set(dp.snapshot_pause_last_ns as f64 / 1e9);
+    let g = f.gauge_f64(
+        "rvs_state_snapshot_pause_max_seconds",
+        "The longest pause of the packet thread for a snapshot",
+    );
+    g.get_or_create(&Vec::new())
+        .set(dp.snapshot_pause_max_ns as f64 / 1e9);
+    one_gauge(
+        &mut f,
+        "rvs_state_recovered_entries",
+        "Connection entries adopted at start from a crashed daemon's snapshot",
+        dp.recovered_entries as i64,
+    );
     one_counter(
         &mut f,
         "rvs_dataplane_received_packets",

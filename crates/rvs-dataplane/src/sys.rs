@@ -388,3 +388,103 @@ pub fn monotonic_ns() -> u64 {
         Err(_) => 0,
     }
 }
+
+/// Sets or clears `IFF_PERSIST` on a TUN device (`TUNSETPERSIST`): a persistent device, with
+/// its addresses and routes, outlives the last descriptor closed on it, so that a crashed
+/// daemon's successor finds it in place.
+pub fn tun_set_persist(fd: RawFd, on: bool) -> io::Result<()> {
+    const TUNSETPERSIST: libc::c_ulong = 0x4004_54cb; // _IOW('T', 203, int)
+    // SAFETY: TUNSETPERSIST takes its argument by value (0 or 1); no memory is passed.
+    let r = unsafe { libc::ioctl(fd, TUNSETPERSIST, libc::c_ulong::from(on)) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `child` in a forked copy of this process and returns the child's pid at once; the
+/// child exits with `child`'s return value (101 if it panicked), and is killed if the thread
+/// that forked it ends (`PR_SET_PDEATHSIG`) or if it runs for more than `limit_s` seconds
+/// (`alarm`).
+///
+/// The copy has only the calling thread: `child` must not take a lock another thread may
+/// hold (no logging, no channel, no tokio); memory allocation is safe (glibc's `fork`
+/// resets its allocator's locks in the child), and so are plain file system calls. Memory
+/// is shared copy-on-write, so the parent's pause is the page-table copy.
+pub fn fork_run(limit_s: u32, child: impl FnOnce() -> i32) -> io::Result<libc::pid_t> {
+    // SAFETY: fork has no memory-safety preconditions; the child below runs only `child`
+    // (under the rules above) and leaves with _exit, never returning into the caller's
+    // stack frames or running destructors and atexit handlers meant for the parent.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        return Ok(pid);
+    }
+    // SAFETY: plain system calls without pointers; then _exit ends the process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::alarm(limit_s);
+    }
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+    // SAFETY: ends the child at once.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a forked child is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildState {
+    /// Still running.
+    Running,
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by this signal.
+    Killed(i32),
+}
+
+/// Reaps `pid` if it has ended (`wait4`, `WNOHANG` unless `block`); with the CPU time it
+/// used (user and system), in nanoseconds, once it has ended.
+pub fn wait_child(pid: libc::pid_t, block: bool) -> io::Result<(ChildState, u64)> {
+    let mut status = 0;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    // SAFETY: rusage is plain data; wait4 fills it and the status integer we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to locals alive during the call.
+    let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r == 0 {
+        return Ok((ChildState::Running, 0));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    let cpu = tv(ru.ru_utime) + tv(ru.ru_stime);
+    if libc::WIFEXITED(status) {
+        Ok((ChildState::Exited(libc::WEXITSTATUS(status)), cpu))
+    } else {
+        Ok((ChildState::Killed(libc::WTERMSIG(status)), cpu))
+    }
+}
+
+/// Sends SIGKILL to `pid` (a child of ours).
+pub fn kill_child(pid: libc::pid_t) {
+    // SAFETY: kill has no memory-safety preconditions.
+    let _ = unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// This boot's identity (`/proc/sys/kernel/random/boot_id`): CLOCK_MONOTONIC readings are
+/// comparable only within one boot.
+pub fn boot_id() -> io::Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?
+        .trim()
+        .to_string())
+}
+
+/// The index of the network device `name`, if there is one (`if_nametoindex`).
+pub fn if_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `c` is a NUL-terminated string alive during the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}

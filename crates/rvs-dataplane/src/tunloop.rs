@@ -499,16 +499,32 @@ pub struct SocketOutput {
     pub next_hops: Option<crate::nexthop::Lookup>,
 }
 
+/// How the packet thread reads, writes and keeps its state.
+pub struct LoopOptions {
+    /// Packets read per batch.
+    pub batch: usize,
+    /// The TUN device's MTU.
+    pub mtu: u32,
+    /// Output sockets (`None`: write back to the TUN).
+    pub output: Option<SocketOutput>,
+    /// Crash-recovery snapshots ([`crate::recovery`]), if on.
+    pub snapshots: Option<crate::recovery::Snapshotter>,
+}
+
 /// The packet thread: runs until [`CtlHandle::stop`] or until every handle is dropped.
 pub fn run(
     dev: SyncDevice,
     mut d: Driver,
     rx: Receiver<CtlMsg>,
     wake: Arc<EventFd>,
-    batch: usize,
-    mtu: u32,
-    output: Option<SocketOutput>,
+    opts: LoopOptions,
 ) {
+    let LoopOptions {
+        batch,
+        mtu,
+        output,
+        snapshots: mut snap,
+    } = opts;
     if let Err(e) = dev.set_nonblocking(true) {
         tracing::error!("TUN: cannot set non-blocking mode: {e}");
         return;
@@ -588,8 +604,14 @@ pub fn run(
                 Err(TryRecvError::Disconnected) => return,
             }
         }
+        if let Some(sn) = snap.as_mut() {
+            sn.poll(&mut d);
+        }
         if n == 0 {
-            let due = d.engine.poll_timeout().nanos_since(d.now());
+            let mut due = d.engine.poll_timeout().nanos_since(d.now());
+            if let Some(sn) = &snap {
+                due = due.min(sn.due_in());
+            }
             let ms = (due / 1_000_000 + 1).min(1000) as i32;
             let r = poll2(tun_fd, wake.as_raw_fd(), ms);
             if r.b {

@@ -406,7 +406,8 @@ fn sigterm_removes_everything_the_daemon_added() {
         env.log()
     );
 
-    // A crash leaves rules behind; the next start removes them.
+    // A crash leaves rules behind; without a snapshot to adopt (lost here; or crash
+    // recovery off), the next start removes them.
     let c = env.cfg.to_string_lossy().to_string();
     env.t
         .lab
@@ -419,6 +420,7 @@ fn sigterm_removes_everything_the_daemon_added() {
         show(&env, &["ip", "rule"]).contains("lookup 7373"),
         "left behind by the crash"
     );
+    rvs_dataplane::recovery::remove(&rvs_dataplane::recovery::file_for(&env.sock));
     env.t
         .lab
         .spawn(&lb, "daemon3", &[RVS, "daemon", "--config", &c], &[])
@@ -430,9 +432,30 @@ fn sigterm_removes_everything_the_daemon_added() {
         "daemon3's log:\n{log3}\ndaemon2's log:\n{}",
         env.t.lab.log("daemon2")
     );
-    assert_eq!(env.t.lab.stop("daemon3", Duration::from_secs(5)), Some(0));
+    // With its snapshot, the next start adopts the set-up instead (issue 14's crash
+    // recovery); a clean stop then removes it all, the device included.
+    env.t.lab.signal("daemon3", "KILL").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        show(&env, &["ip", "link"]).contains("rvs0"),
+        "the device stays"
+    );
+    env.t
+        .lab
+        .spawn(&lb, "daemon4", &[RVS, "daemon", "--config", &c], &[])
+        .unwrap();
+    wait_socket(&env);
+    let log4 = env.t.lab.log("daemon4");
+    assert!(
+        log4.contains("crash recovery: adopted")
+            && log4.contains("adopted the running daemon's setup"),
+        "daemon4's log:\n{log4}"
+    );
+    assert!(show(&env, &["ip", "rule"]).contains("lookup 7373"));
+    assert_eq!(env.t.lab.stop("daemon4", Duration::from_secs(5)), Some(0));
     let rules = show(&env, &["ip", "rule"]);
     assert!(!rules.contains("7373"), "{rules}");
+    assert!(!show(&env, &["ip", "link"]).contains("rvs0"));
 }
 
 fn wait_socket(env: &Env) {

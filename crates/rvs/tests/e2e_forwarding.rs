@@ -407,25 +407,11 @@ fn weight_zero_drains_and_removal_resets_within_a_second() {
     assert_eq!(st["counters"]["removed_resets"], 1, "{st}");
 }
 
-/// The daemon's `/state` through `curl` in the balancer's namespace.
+/// The daemon's `/state`.
 pub fn rvs_state(env: &Env) -> serde_json::Value {
-    let o = env
-        .t
-        .lab
-        .exec_timeout(
-            &env.t.lb,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "http://127.0.0.1:9180/state",
-            ],
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("/state: {e}: {}", String::from_utf8_lossy(&o.stdout)))
+    let b = http_get(env, "/state");
+    serde_json::from_slice(&b)
+        .unwrap_or_else(|e| panic!("/state: {e}: {}", String::from_utf8_lossy(&b)))
 }
 
 #[test]

@@ -115,32 +115,6 @@ fn load(env: &Env, secs: f64, workers: usize, per_worker: f64) -> Load {
         .unwrap()
 }
 
-fn metrics(env: &Env) -> String {
-    env.t
-        .lab
-        .exec_timeout(
-            &env.t.lb,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                "http://127.0.0.1:9180/metrics",
-            ],
-            Duration::from_secs(5),
-        )
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn rss_kib(env: &Env) -> u64 {
     let pid = env.t.lab.pid("daemon").expect("daemon pid");
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

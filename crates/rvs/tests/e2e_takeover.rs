@@ -2,7 +2,8 @@
 //! started with `--takeover` (from another copy of the binary) receives the running one's TUN
 //! descriptor and its whole engine state; the old one exits leaving the setup in place.
 //! Under load — 200 long-lived TCP flows each sending every 100 ms, short connections, UDP
-//! flows — four hand-overs in a row break nothing.
+//! flows — four hand-overs in a row break nothing. A `kill -9` and a restart break no
+//! long-lived flow either (the snapshot the next start adopts, [`rvs_dataplane::recovery`]).
 
 mod common;
 
@@ -39,10 +40,251 @@ struct Tally {
     short_ok: AtomicU64,
     short_failed: AtomicU64,
     short_slow: AtomicU64,
+    /// Short connections that failed after [`Load::settle`].
+    short_failed_settled: AtomicU64,
+    /// Source ports the client's own kernel would not bind (not the balancer's doing).
+    short_bind_busy: AtomicU64,
     long_broken: AtomicU64,
     long_msgs: AtomicU64,
     udp_lost: AtomicU64,
     udp_ok: AtomicU64,
+    /// UDP requests unanswered after [`Load::settle`].
+    udp_lost_settled: AtomicU64,
+    settled: AtomicBool,
+}
+
+/// Short connections per thread, each from its own pool of client ports, reused in turn.
+const SHORT_THREADS: usize = 4;
+const PORTS_PER_THREAD: u16 = 64;
+
+/// The issue's load through the VIP: long-lived TCP flows (one exchange every 100 ms
+/// each), short connections from a small pool of reused client ports (each closed with a
+/// reset, so the port is free at once and its next SYN meets the balancer's closed entry),
+/// and UDP flows (one request every 100 ms each).
+struct Load {
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+    _guard: StopOnDrop,
+    threads: Vec<std::thread::JoinHandle<Vec<u32>>>,
+    started: Instant,
+}
+
+struct Report {
+    ok: u64,
+    failed: u64,
+    slow: u64,
+    failed_settled: u64,
+    bind_busy: u64,
+    per_s: f64,
+    broken: u64,
+    msgs: u64,
+    udp_ok: u64,
+    udp_lost: u64,
+    udp_lost_settled: u64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Load {
+    fn start(env: &Env) -> Load {
+        let to = sa(Topology::vip(false), 80);
+        let client = env.t.client.clone();
+        let mut flows: Vec<TcpStream> = Vec::new();
+        for _ in 0..LONG_FLOWS {
+            let mut s = env.connect(to).expect("long-lived flow");
+            ask(&mut s, "hello").expect("first answer");
+            flows.push(s);
+        }
+        let udp: Vec<UdpSocket> = (0..UDP_FLOWS).map(|_| env.udp(to)).collect();
+        let tally = Arc::new(Tally::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        // Long-lived flows: 4 threads of 50 flows, each flow one exchange every 100 ms.
+        let per = LONG_FLOWS / 4;
+        for _ in 0..4 {
+            let mine: Vec<TcpStream> = flows.drain(..per.min(flows.len())).collect();
+            let (t, st) = (tally.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut live: Vec<Option<TcpStream>> = mine.into_iter().map(Some).collect();
+                let mut n = 0u64;
+                let mut lat_us: Vec<u32> = Vec::new();
+                while !st.load(Ordering::Relaxed) {
+                    let round = Instant::now();
+                    for s in live.iter_mut() {
+                        let Some(c) = s.as_mut() else { continue };
+                        n += 1;
+                        let msg = format!("m{n}");
+                        let t0 = Instant::now();
+                        match ask(c, &msg) {
+                            Ok(a) if a.ends_with(&msg) => {
+                                lat_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                                t.long_msgs.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {
+                                t.long_broken.fetch_add(1, Ordering::Relaxed);
+                                *s = None;
+                            }
+                        }
+                    }
+                    let dt = round.elapsed();
+                    if dt < Duration::from_millis(100) {
+                        std::thread::sleep(Duration::from_millis(100) - dt);
+                    }
+                }
+                lat_us
+            }));
+        }
+        // Short connections, in the client's namespace, as fast as they go.
+        for k in 0..SHORT_THREADS {
+            let (t, st, ns) = (tally.clone(), stop.clone(), client.clone());
+            let base = 20_000 + k as u16 * PORTS_PER_THREAD;
+            threads.push(std::thread::spawn(move || {
+                let _ = rvs_dataplane::lab::in_netns(&ns, move || {
+                    let mut i = 0u16;
+                    while !st.load(Ordering::Relaxed) {
+                        let port = base + i % PORTS_PER_THREAD;
+                        i = i.wrapping_add(1);
+                        short_connection(&t, port, to);
+                    }
+                });
+                Vec::new()
+            }));
+        }
+        // UDP flows: one request per flow every 100 ms.
+        {
+            let (t, st) = (tally.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                while !st.load(Ordering::Relaxed) {
+                    let round = Instant::now();
+                    for s in &udp {
+                        match udp_ask(s) {
+                            Ok(_) => t.udp_ok.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => {
+                                if t.settled.load(Ordering::Relaxed) {
+                                    t.udp_lost_settled.fetch_add(1, Ordering::Relaxed);
+                                }
+                                t.udp_lost.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
+                    let dt = round.elapsed();
+                    if dt < Duration::from_millis(100) {
+                        std::thread::sleep(Duration::from_millis(100) - dt);
+                    }
+                }
+                Vec::new()
+            }));
+        }
+        Load {
+            tally,
+            _guard: StopOnDrop(stop.clone()),
+            stop,
+            threads,
+            started: Instant::now(),
+        }
+    }
+
+    /// From now on, a failure is counted as one that did not meet a gap.
+    fn settle(&self) {
+        self.tally.settled.store(true, Ordering::Relaxed);
+    }
+
+    fn finish(self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        let mut lat: Vec<u32> = Vec::new();
+        for t in self.threads {
+            lat.extend(t.join().unwrap_or_default());
+        }
+        lat.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        };
+        let t = &self.tally;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let ok = ld(&t.short_ok);
+        Report {
+            ok,
+            failed: ld(&t.short_failed),
+            slow: ld(&t.short_slow),
+            failed_settled: ld(&t.short_failed_settled),
+            bind_busy: ld(&t.short_bind_busy),
+            per_s: ok as f64 / secs,
+            broken: ld(&t.long_broken),
+            msgs: ld(&t.long_msgs),
+            udp_ok: ld(&t.udp_ok),
+            udp_lost: ld(&t.udp_lost),
+            udp_lost_settled: ld(&t.udp_lost_settled),
+            p50: pct(0.5),
+            p99: pct(0.99),
+            max: pct(1.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "short connections {} ok ({:.0}/s), {} failed ({} after settling), {} >= 900 ms, \
+             {} client ports busy; long flows {} broken of {LONG_FLOWS} ({} exchanges, latency \
+             p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms); UDP {} answered, {} lost ({} after \
+             settling)",
+            self.ok,
+            self.per_s,
+            self.failed,
+            self.failed_settled,
+            self.slow,
+            self.bind_busy,
+            self.broken,
+            self.msgs,
+            self.p50,
+            self.p99,
+            self.max,
+            self.udp_ok,
+            self.udp_lost,
+            self.udp_lost_settled
+        )
+    }
+}
+
+/// One short connection from client port `port`: connect, one exchange, close with a reset.
+fn short_connection(t: &Tally, port: u16, to: std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let fail = || {
+        t.short_failed.fetch_add(1, Ordering::Relaxed);
+        if t.settled.load(Ordering::Relaxed) {
+            t.short_failed_settled.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let _ = s.set_reuse_address(true);
+    let from = sa(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port);
+    if s.bind(&from.into()).is_err() {
+        t.short_bind_busy.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let t0 = Instant::now();
+    if s.connect_timeout(&to.into(), Duration::from_secs(3))
+        .is_err()
+    {
+        fail();
+        return;
+    }
+    if t0.elapsed() >= Duration::from_millis(900) {
+        t.short_slow.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = s.set_linger(Some(Duration::ZERO));
+    let mut c: TcpStream = s.into();
+    if ask(&mut c, "short").is_ok() {
+        t.short_ok.fetch_add(1, Ordering::Relaxed);
+    } else {
+        fail();
+    }
 }
 
 /// Starts `rvs daemon --takeover` from `bin` under `label`, waits for the old daemon
@@ -59,13 +301,10 @@ fn take_over(env: &mut Env, bin: &str, label: &str, old: &str) -> f64 {
             &[("RUST_LOG", "info")],
         )
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while env.t.lab.running(old) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let gone = wait_gone(env, old, Duration::from_secs(20));
     let new_log = env.t.lab.log(label);
     assert!(
-        !env.t.lab.running(old),
+        gone,
         "the old daemon did not exit after the takeover\nold log:\n{}\nnew log:\n{new_log}",
         env.t.lab.log(old)
     );
@@ -87,6 +326,58 @@ fn take_over(env: &mut Env, bin: &str, label: &str, old: &str) -> f64 {
     }
 }
 
+/// Waits (at most `limit`) until the lab process `label` has ended; true if it has.
+fn wait_gone(env: &mut Env, label: &str, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while env.t.lab.running(label) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !env.t.lab.running(label)
+}
+
+/// `kill -9` of the daemon `label`; returns once it is gone.
+fn crash(env: &mut Env, label: &str) {
+    env.t.lab.signal(label, "KILL").unwrap();
+    assert!(
+        wait_gone(env, label, Duration::from_secs(5)),
+        "{label} survived SIGKILL"
+    );
+}
+
+/// Starts `rvs daemon` with the lab's config as `label`; returns once its admin socket
+/// answers.
+fn restart(env: &mut Env, label: &str) {
+    let (lb, c) = (env.t.lb.clone(), env.cfg.to_string_lossy().to_string());
+    env.t
+        .lab
+        .spawn(
+            &lb,
+            label,
+            &[RVS, "daemon", "--config", &c],
+            &[("RUST_LOG", "info")],
+        )
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(15);
+    while rvs_control::Client::connect(&env.sock).is_err() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The lab (3 real servers, TCP and UDP services) with one flow through the VIP answered.
+fn start_with_flow(tag: &str) -> (Env, TcpStream) {
+    let env = Env::start(tag, 3, 80, "safe", &services());
+    let mut flow = env.connect(sa(Topology::vip(false), 80)).unwrap();
+    ask(&mut flow, "before").unwrap();
+    (env, flow)
+}
+
+fn logs(env: &Env, labels: &[&str]) -> String {
+    labels
+        .iter()
+        .map(|l| format!("{l}:\n{}\n", env.t.lab.log(l)))
+        .collect()
+}
+
 #[test]
 fn takeover_under_load_loses_no_flow() {
     if skip("takeover_under_load_loses_no_flow") {
@@ -94,107 +385,8 @@ fn takeover_under_load_loses_no_flow() {
     }
     let _g = serial();
     let mut env = Env::start("tko", 3, 80, "safe", &services());
-    let vip = Topology::vip(false);
-    let to = sa(vip, 80);
-    let client = env.t.client.clone();
-
-    // The long-lived flows, opened before any load.
-    let mut flows: Vec<TcpStream> = Vec::new();
-    for _ in 0..LONG_FLOWS {
-        let mut s = env.connect(to).expect("long-lived flow");
-        ask(&mut s, "hello").expect("first answer");
-        flows.push(s);
-    }
-    let udp: Vec<UdpSocket> = (0..UDP_FLOWS).map(|_| env.udp(to)).collect();
-
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_guard = StopOnDrop(stop.clone());
-    let mut threads = Vec::new();
-    // Long-lived flows: 4 threads of 50 flows, each flow one exchange every 100 ms.
-    let per = LONG_FLOWS / 4;
-    for _ in 0..4 {
-        let mine: Vec<TcpStream> = flows.drain(..per.min(flows.len())).collect();
-        let (t, st) = (tally.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut live: Vec<Option<TcpStream>> = mine.into_iter().map(Some).collect();
-            let mut n = 0u64;
-            let mut lat_us: Vec<u32> = Vec::new();
-            while !st.load(Ordering::Relaxed) {
-                let round = Instant::now();
-                for s in live.iter_mut() {
-                    let Some(c) = s.as_mut() else { continue };
-                    n += 1;
-                    let msg = format!("m{n}");
-                    let t0 = Instant::now();
-                    match ask(c, &msg) {
-                        Ok(a) if a.ends_with(&msg) => {
-                            lat_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                            t.long_msgs.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            t.long_broken.fetch_add(1, Ordering::Relaxed);
-                            *s = None;
-                        }
-                    }
-                }
-                let dt = round.elapsed();
-                if dt < Duration::from_millis(100) {
-                    std::thread::sleep(Duration::from_millis(100) - dt);
-                }
-            }
-            lat_us
-        }));
-    }
-    // Short connections: two loops in the client's namespace.
-    for _ in 0..2 {
-        let (t, st, ns) = (tally.clone(), stop.clone(), client.clone());
-        threads.push(std::thread::spawn(move || {
-            let _ = rvs_dataplane::lab::in_netns(&ns, move || {
-                while !st.load(Ordering::Relaxed) {
-                    let t0 = Instant::now();
-                    match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
-                        Ok(mut c) => {
-                            let dt = t0.elapsed();
-                            if dt >= Duration::from_millis(900) {
-                                t.short_slow.fetch_add(1, Ordering::Relaxed);
-                            }
-                            if ask(&mut c, "short").is_ok() {
-                                t.short_ok.fetch_add(1, Ordering::Relaxed);
-                            } else {
-                                t.short_failed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Err(_) => {
-                            t.short_failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            });
-            Vec::new()
-        }));
-    }
-    // UDP flows: one request per flow every 100 ms.
-    {
-        let (t, st) = (tally.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                let round = Instant::now();
-                for s in &udp {
-                    match udp_ask(s) {
-                        Ok(_) => t.udp_ok.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => t.udp_lost.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-                let dt = round.elapsed();
-                if dt < Duration::from_millis(100) {
-                    std::thread::sleep(Duration::from_millis(100) - dt);
-                }
-            }
-            Vec::new()
-        }));
-    }
+    let load = Load::start(&env);
+    load.settle();
 
     // Four hand-overs: to another copy of the binary (an upgrade), back to the original,
     // and again.
@@ -219,51 +411,164 @@ fn takeover_under_load_loses_no_flow() {
         "{established} established entries\n{}",
         stdout(&o)
     );
-    stop.store(true, Ordering::Relaxed);
-    let mut lat: Vec<u32> = Vec::new();
-    for t in threads {
-        lat.extend(t.join().unwrap_or_default());
+    let r = load.finish();
+    println!("takeover pauses (ms) {pauses:?}; {r}");
+    let logs = || logs(&env, &labels);
+    assert!(r.ok > 100, "too few short connections: {r}\n{}", logs());
+    assert_eq!(
+        (r.failed, r.slow),
+        (0, 0),
+        "failed / slow connects: {r}\n{}",
+        logs()
+    );
+    assert_eq!(r.broken, 0, "broken long-lived flows: {r}\n{}", logs());
+    assert!(r.msgs > LONG_FLOWS as u64 * 20, "{r}");
+    assert_eq!(
+        r.udp_lost,
+        0,
+        "UDP requests without an answer: {r}\n{}",
+        logs()
+    );
+}
+
+#[test]
+fn kill_9_and_restart_breaks_no_long_lived_flow() {
+    if skip("kill_9_and_restart_breaks_no_long_lived_flow") {
+        return;
     }
-    lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if lat.is_empty() {
-            return 0.0;
+    let _g = serial();
+    let mut env = Env::start("tkc", 3, 80, "safe", &services());
+    let load = Load::start(&env);
+    std::thread::sleep(Duration::from_secs(2));
+    let lb = env.t.lb.clone();
+    let show = |env: &Env, args: &[&str]| stdout(&env.t.lab.exec(&lb, args).unwrap());
+    // The crash.
+    crash(&mut env, "daemon");
+    // The device, its routes and the reply rules outlive the process.
+    assert!(show(&env, &["ip", "link", "show", "rvs0"]).contains("rvs0"));
+    assert!(show(&env, &["ip", "route"]).contains("10.0.0.100 dev rvs0"));
+    assert!(show(&env, &["ip", "rule"]).contains("lookup 7373"));
+    std::thread::sleep(Duration::from_millis(200));
+    restart(&mut env, "daemon2");
+    // What met the gap is over after a few retransmissions; from here on nothing fails.
+    std::thread::sleep(Duration::from_secs(3));
+    load.settle();
+    std::thread::sleep(Duration::from_secs(3));
+    let m = metrics(&env);
+    let r = load.finish();
+    println!("kill -9 and restart: {r}");
+    let logs = || logs(&env, &["daemon", "daemon2"]);
+    let log2 = env.t.lab.log("daemon2");
+    assert!(
+        log2.contains("crash recovery: adopted"),
+        "daemon2's log:\n{log2}"
+    );
+    assert!(
+        metric(&m, "rvs_state_recovered_entries") >= LONG_FLOWS as f64,
+        "{m}"
+    );
+    assert!(metric(&m, "rvs_state_snapshots_total") >= 1.0, "{m}");
+    assert_eq!(r.broken, 0, "broken long-lived flows: {r}\n{}", logs());
+    assert!(r.msgs > LONG_FLOWS as u64 * 20, "{r}");
+    assert_eq!(
+        (r.failed_settled, r.udp_lost_settled),
+        (0, 0),
+        "failures after the restart had settled: {r}\n{}",
+        logs()
+    );
+    // A connect in flight at the crash may have lost its entry (opened after the last
+    // snapshot) and been reset: at most one per short-connection thread.
+    assert!(
+        r.failed <= SHORT_THREADS as u64,
+        "connects that met the gap: {r}\n{}",
+        logs()
+    );
+    assert!(r.ok > 100, "too few short connections: {r}\n{}", logs());
+    // A clean stop now removes everything, the device included.
+    assert_eq!(env.t.lab.stop("daemon2", Duration::from_secs(5)), Some(0));
+    assert!(!show(&env, &["ip", "link"]).contains("rvs0"));
+    assert!(!recovery_file(&env).exists());
+}
+
+fn recovery_file(env: &Env) -> std::path::PathBuf {
+    rvs_dataplane::recovery::file_for(&env.sock)
+}
+
+/// After a `kill -9`, a damaged, foreign or other-version snapshot is refused with a
+/// message and counted; the daemon starts with the config file's services and no entry.
+#[test]
+fn a_bad_snapshot_is_refused_counted_and_the_daemon_starts_empty() {
+    if skip("a_bad_snapshot_is_refused_counted_and_the_daemon_starts_empty") {
+        return;
+    }
+    let _g = serial();
+    let (mut env, _flow) = start_with_flow("tkb");
+    let vip = Topology::vip(false);
+    let file = recovery_file(&env);
+    let mut label = "daemon".to_string();
+    type Spoil = fn(&mut Vec<u8>);
+    let spoils: [(&str, Spoil, &str); 4] = [
+        ("truncated", |b| b.truncate(b.len() / 2), "truncated"),
+        (
+            "flipped",
+            |b| {
+                let i = b.len() - 3;
+                b[i] ^= 0x40
+            },
+            "checksum mismatch",
+        ),
+        (
+            "foreign",
+            |b| b[..8].copy_from_slice(b"GARBAGE!"),
+            "not an rvs state snapshot",
+        ),
+        ("old", |b| b[8] = 0, "header version 0"),
+    ];
+    for (k, (what, spoil, says)) in spoils.iter().enumerate() {
+        // Wait for a snapshot with the flow in it, then crash.
+        let end = Instant::now() + Duration::from_secs(5);
+        while !file.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
-    };
-    let t = &tally;
-    let (ok, failed, slow) = (
-        t.short_ok.load(Ordering::Relaxed),
-        t.short_failed.load(Ordering::Relaxed),
-        t.short_slow.load(Ordering::Relaxed),
-    );
-    let (broken, msgs) = (
-        t.long_broken.load(Ordering::Relaxed),
-        t.long_msgs.load(Ordering::Relaxed),
-    );
-    let (udp_ok, udp_lost) = (
-        t.udp_ok.load(Ordering::Relaxed),
-        t.udp_lost.load(Ordering::Relaxed),
-    );
-    println!(
-        "takeover pauses (ms) {pauses:?}; short connections {ok} ok, {failed} failed, \
-         {slow} >= 900 ms; long flows {broken} broken of {LONG_FLOWS} ({msgs} exchanges, \
-         latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms); UDP {udp_ok} answered, {udp_lost} lost",
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
-    let logs = || {
-        labels
-            .iter()
-            .map(|l| format!("{l}:\n{}\n", env.t.lab.log(l)))
-            .collect::<String>()
-    };
-    assert!(ok > 100, "too few short connections: {ok}\n{}", logs());
-    assert_eq!((failed, slow), (0, 0), "failed / slow connects\n{}", logs());
-    assert_eq!(broken, 0, "broken long-lived flows\n{}", logs());
-    assert!(msgs > LONG_FLOWS as u64 * 20, "{msgs}");
-    assert_eq!(udp_lost, 0, "UDP requests without an answer\n{}", logs());
+        crash(&mut env, &label);
+        let mut b = std::fs::read(&file).unwrap_or_else(|e| panic!("{what}: {e}"));
+        spoil(&mut b);
+        std::fs::write(&file, &b).unwrap();
+        label = format!("daemon{}", k + 2);
+        restart(&mut env, &label);
+        let log = env.t.lab.log(&label);
+        assert!(
+            log.contains("crash recovery: the snapshot was refused") && log.contains(says),
+            "{what}: {log}"
+        );
+        let mut aside = file.as_os_str().to_owned();
+        aside.push(".refused");
+        assert_eq!(
+            std::fs::read(&aside).unwrap(),
+            b,
+            "{what}: kept aside as it was"
+        );
+        let m = metrics(&env);
+        assert_eq!(
+            metric(&m, "rvs_state_recovery_refused_total"),
+            1.0,
+            "{what}: {m}"
+        );
+        assert_eq!(
+            metric(&m, "rvs_state_recovered_entries"),
+            0.0,
+            "{what}: {m}"
+        );
+        // Empty but serving: the file's service, no entry; new connections work.
+        let o = env.adm(&["-Lnc"]);
+        assert!(
+            !stdout(&o).contains("ESTABLISHED"),
+            "{what}: {}",
+            stdout(&o)
+        );
+        assert!(!curl(&env, vip, 80).is_empty(), "{what}");
+    }
+    assert_eq!(env.t.lab.stop(&label, Duration::from_secs(5)), Some(0));
 }
 
 #[test]
@@ -272,10 +577,8 @@ fn a_state_version_the_new_binary_cannot_read_is_refused_and_the_old_daemon_carr
         return;
     }
     let _g = serial();
-    let env = Env::start("tkr", 3, 80, "safe", &services());
+    let (env, mut flow) = start_with_flow("tkr");
     let vip = Topology::vip(false);
-    let mut flow = env.connect(sa(vip, 80)).unwrap();
-    ask(&mut flow, "before").unwrap();
     // A new binary that reads only state version 999 asks to take over.
     let path = rvs_dataplane::takeover::socket_for(&env.sock);
     let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();

@@ -27,6 +27,8 @@
 //! output = "raw"                # raw (raw sockets, the default) | packet (frames to resolved
 //!                               # next hops, raw sockets for the rest) | tun (write back to the TUN)
 //! output_mark = 0x7373          # SO_MARK of the raw output sockets (not 0)
+//! snapshot_ms = 200             # engine state written next to the admin socket this often,
+//!                               # for crash recovery (0: off, and the TUN is not kept)
 //!
 //! [[service]]
 //! proto = "tcp"                 # tcp | udp | sctp   (or fwmark = N, ipv6 = false)
@@ -165,6 +167,9 @@ pub struct DataplaneSection {
     /// keeps the daemon's own packets out of the TUN, so that the director's locally
     /// generated ICMP errors (about packets the daemon forwarded) can be steered into it.
     pub output_mark: u32,
+    /// Milliseconds between two snapshots of the engine state for crash recovery (written
+    /// by a forked child, next to the admin socket); 0 turns crash recovery off.
+    pub snapshot_ms: u32,
 }
 
 /// How the data plane hands processed packets back to the kernel.

@@ -71,6 +71,7 @@ struct RawDataplane {
     batch: Option<Spanned<usize>>,
     output: Option<Spanned<String>>,
     output_mark: Option<Spanned<u32>>,
+    snapshot_ms: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -480,7 +481,19 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
         Some(m) => *m.get_ref(),
         None => 0x7373,
     };
+    let snapshot_ms = match &rd.snapshot_ms {
+        Some(m) if !matches!(*m.get_ref(), 0 | 10..=60_000) => {
+            return Err(c.err(
+                m,
+                "dataplane.snapshot_ms",
+                "must be 0 (crash recovery off) or in 10..=60000",
+            ));
+        }
+        Some(m) => *m.get_ref(),
+        None => 200,
+    };
     Ok(DataplaneSection {
+        snapshot_ms,
         output,
         output_mark,
         tun_name,

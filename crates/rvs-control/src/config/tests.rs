@@ -218,6 +218,19 @@ fn semantic_errors_name_the_field_path() {
     assert_eq!(ok.unwrap().dataplane.output_mark, 0x10);
     assert_eq!(parse("").unwrap().dataplane.output_mark, 0x7373);
 
+    // Crash-recovery snapshots: every 200 ms unless told; 0 turns them off; a cadence that
+    // would fork thousands of times a second, or keep nothing for minutes, is refused.
+    assert_eq!(parse("").unwrap().dataplane.snapshot_ms, 200);
+    for v in [0, 10, 60_000] {
+        let ok = parse(&BASE.replace("[dataplane]", &format!("[dataplane]\nsnapshot_ms = {v}")));
+        assert_eq!(ok.unwrap().dataplane.snapshot_ms, v);
+    }
+    for v in [1, 9, 60_001] {
+        let e = err(&BASE.replace("[dataplane]", &format!("[dataplane]\nsnapshot_ms = {v}")));
+        assert_eq!(e.field, "dataplane.snapshot_ms", "{e}");
+        assert!(e.message.contains("10..=60000"), "{e}");
+    }
+
     // Output modes: raw sockets by default; an unknown mode names the field and the modes
     // there are.
     use crate::config::Output;

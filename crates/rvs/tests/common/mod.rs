@@ -330,3 +330,36 @@ pub fn sa(ip: IpAddr, port: u16) -> SocketAddr {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
+
+/// A page of the daemon's HTTP endpoint (fetched with curl inside the balancer's namespace).
+pub fn http_get(env: &Env, path: &str) -> Vec<u8> {
+    env.t
+        .lab
+        .exec_timeout(
+            &env.t.lb,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                &format!("http://127.0.0.1:9180{path}"),
+            ],
+            Duration::from_secs(5),
+        )
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
+/// The daemon's `/metrics` text.
+pub fn metrics(env: &Env) -> String {
+    String::from_utf8_lossy(&http_get(env, "/metrics")).to_string()
+}
+
+/// One unlabelled sample of a `/metrics` text (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
