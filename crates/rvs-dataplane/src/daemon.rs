@@ -334,6 +334,78 @@ fn recover(cfg: &Config, profile: Option<Profile>) -> (Option<crate::recovery::R
     }
 }
 
+/// Tells systemd (Type=notify), if it started us; a failure is logged, never fatal.
+fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify: {e}");
+    }
+}
+
+/// The environment variable naming the descriptor on which a daemon started by
+/// [`run_background`] says `OK` once it runs.
+const READY_FD: &str = "RVS_READY_FD";
+
+/// The write end of [`run_background`]'s pipe, if this daemon was started by it. (The
+/// variable stays in the environment: the daemon starts no other program.)
+fn ready_pipe() -> Option<std::fs::File> {
+    let fd: i32 = std::env::var(READY_FD).ok()?.parse().ok()?;
+    crate::sys::inherited_fd(fd).map(std::fs::File::from)
+}
+
+/// `rvs daemon … --takeover --background`: runs the same command (without `--background`)
+/// as a child and returns once it has taken over (0), or with 1 if it ended first (refused,
+/// or failed: its reason is on the shared standard error). The child runs on.
+pub fn run_background(args: &[std::ffi::OsString]) -> i32 {
+    use std::io::Read;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("rvs daemon: cannot find this binary: {e}");
+            return 1;
+        }
+    };
+    // A pipe whose write end (only) the child inherits.
+    let (r, w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rvs daemon: pipe: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = nix::fcntl::fcntl(
+        &w,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    ) {
+        eprintln!("rvs daemon: pipe: {e}");
+        return 1;
+    }
+    let child = std::process::Command::new(&exe)
+        .args(args)
+        .env(READY_FD, w.as_raw_fd().to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    drop(w);
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvs daemon: cannot start {}: {e}", exe.display());
+            return 1;
+        }
+    };
+    let mut said = String::new();
+    let _ = std::fs::File::from(r).take(64).read_to_string(&mut said);
+    if said.starts_with("OK") {
+        eprintln!(
+            "rvs daemon: took over; the new daemon runs as pid {}",
+            child.id()
+        );
+        return 0;
+    }
+    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+    eprintln!("rvs daemon: the takeover did not happen ({status}); the running daemon carries on");
+    1
+}
+
 fn driver_config(cfg: &Config) -> DriverConfig {
     DriverConfig {
         tunnel_src: cfg.dataplane.tunnel_src.clone(),
@@ -486,8 +558,15 @@ async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result
             .and_then(|l| l.as_fd().try_clone_to_owned().ok()),
     };
     if let Some((taker, stopped_ns, _)) = start {
+        // Under systemd this process becomes the unit's main one before the old one exits
+        // (NotifyAccess=all); back to the old one if it does not let go.
+        let old_pid = taker.peer_pid;
+        notify(&[sd_notify::NotifyState::MainPid(std::process::id())]);
         // The old daemon lets go of the TUN; then, and only then, this one reads it.
         if let Err(e) = taker.commit() {
+            if let Some(pid) = old_pid {
+                notify(&[sd_notify::NotifyState::MainPid(pid)]);
+            }
             return Err(format!("{e}; not starting (the old daemon may carry on)"));
         }
         let pause_ns = crate::sys::monotonic_ns().saturating_sub(stopped_ns);
@@ -603,6 +682,11 @@ async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result
         }
     }
     tracing::info!("rvs daemon running: admin socket {}", socket_path.display());
+    notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(mut w) = ready_pipe() {
+        // `rvs daemon --takeover --background` waits for this line.
+        let _ = std::io::Write::write_all(&mut w, b"OK\n");
+    }
     for n in control.cfg.lock().await.inert_sysctls() {
         tracing::warn!("{n}");
     }

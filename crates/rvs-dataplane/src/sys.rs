@@ -488,3 +488,19 @@ pub fn if_index(name: &str) -> Option<u32> {
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     (i != 0).then_some(i)
 }
+
+/// A descriptor this process inherited from its parent and was told about (for example in
+/// an environment variable), if it is open; ownership moves to the caller.
+pub fn inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed descriptor.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open (checked above) and was handed to this process for
+    // this use alone; nothing else in the process owns it. Close-on-exec so that our own
+    // children do not inherit it.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        Some(OwnedFd::from_raw_fd(fd))
+    }
+}

@@ -206,6 +206,8 @@ pub struct Taker {
     pub tun: Option<OwnedFd>,
     /// Its HTTP listener, if it had one.
     pub http: Option<OwnedFd>,
+    /// The old daemon's pid (`SO_PEERCRED`).
+    pub peer_pid: Option<u32>,
 }
 
 /// The state as received.
@@ -227,6 +229,12 @@ impl Taker {
             )
         })?;
         let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+        let peer_pid = {
+            use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+            getsockopt(&s.as_fd(), PeerCredentials)
+                .ok()
+                .and_then(|c| u32::try_from(c.pid()).ok())
+        };
         let mut w = s.try_clone().map_err(|e| e.to_string())?;
         w.write_all(format!("RVS-TAKEOVER {PROTOCOL} {}\n", rvs_core::STATE_VERSION).as_bytes())
             .map_err(|e| e.to_string())?;
@@ -276,6 +284,7 @@ impl Taker {
             w,
             tun,
             http,
+            peer_pid,
         })
     }
 

@@ -52,6 +52,12 @@ pub struct DaemonArgs {
     /// daemon carries on.
     #[arg(long)]
     pub takeover: bool,
+    /// With --takeover (for systemd's ExecReload=): return once the hand-over is done, exit
+    /// status 0, or 1 if it was refused (the running daemon carries on); the new daemon runs
+    /// on in the background. Under systemd (Type=notify, NotifyAccess=all) the new daemon
+    /// becomes the unit's main process (MAINPID=).
+    #[arg(long, requires = "takeover")]
+    pub background: bool,
 }
 
 #[derive(Args, Debug)]

@@ -22,6 +22,15 @@ fn main() {
     }
     let cli = Cli::parse();
     let code = match cli.cmd {
+        Cmd::Daemon(a) if a.background => {
+            // The same command without --background, as a child that says when it has taken
+            // over.
+            let args: Vec<std::ffi::OsString> = std::env::args_os()
+                .skip(1)
+                .filter(|a| a != "--background")
+                .collect();
+            rvs_dataplane::daemon::run_background(&args)
+        }
         Cmd::Daemon(a) => {
             cli::init_logging();
             rvs_dataplane::run(rvs_dataplane::DaemonOptions {

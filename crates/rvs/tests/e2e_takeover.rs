@@ -603,3 +603,106 @@ fn a_state_version_the_new_binary_cannot_read_is_refused_and_the_old_daemon_carr
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no running daemon to take over from"), "{err}");
 }
+
+/// Kills a process that no lab handle owns (the daemon `--background` left running).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&format!("/proc/{}", self.0)).exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// systemd's `ExecReload=rvs daemon --takeover --background`: the command returns once the
+/// new daemon has taken over, which has told the service manager (`NOTIFY_SOCKET`) that it
+/// is the unit's main process now, then `READY=1`; with nothing to take over from it fails.
+#[test]
+fn takeover_in_the_background_returns_when_done_and_tells_systemd_the_new_main_pid() {
+    if skip("takeover_in_the_background_returns_when_done_and_tells_systemd_the_new_main_pid") {
+        return;
+    }
+    let _g = serial();
+    let (mut env, mut flow) = start_with_flow("tkn");
+    // A stand-in for systemd's notification socket.
+    let notify_path = env.t.lab.dir().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (lb, c) = (env.t.lb.clone(), env.cfg.to_string_lossy().to_string());
+    let np = notify_path.to_string_lossy().to_string();
+    let t0 = Instant::now();
+    env.t
+        .lab
+        .spawn(
+            &lb,
+            "reload",
+            &[RVS, "daemon", "--config", &c, "--takeover", "--background"],
+            &[("NOTIFY_SOCKET", np.as_str()), ("RUST_LOG", "info")],
+        )
+        .unwrap();
+    let returned = wait_gone(&mut env, "reload", Duration::from_secs(20));
+    let took = t0.elapsed();
+    let log = env.t.lab.log("reload");
+    assert!(returned, "still running:\n{log}");
+    assert!(
+        log.contains("took over; the new daemon runs as pid"),
+        "{log}"
+    );
+    let pid: u32 = log
+        .split("runs as pid ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{log}"));
+    let _kill = KillOnDrop(pid);
+    // The old daemon has gone; the new one serves the same flow.
+    assert!(
+        wait_gone(&mut env, "daemon", Duration::from_secs(5)),
+        "{}",
+        env.log()
+    );
+    assert!(ask(&mut flow, "after").unwrap().ends_with("after"));
+    // What the service manager heard: the new main pid first, then ready.
+    let mut heard = String::new();
+    let mut buf = [0u8; 512];
+    while !heard.contains("READY=1") {
+        let n = notify
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}; heard {heard:?}\n{log}"));
+        heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let main = format!("MAINPID={pid}");
+    assert!(
+        heard
+            .find(&main)
+            .is_some_and(|i| i < heard.find("READY=1").unwrap()),
+        "{heard:?}"
+    );
+    println!("background takeover returned after {took:?}; systemd heard {heard:?}");
+
+    // Nothing to take over from: exit status 1 at once, with the reason.
+    let dir = env.t.lab.dir().to_path_buf();
+    let other = dir.join("other.toml");
+    std::fs::write(&other, config_text(&dir.join("nobody.sock"), "safe", "")).unwrap();
+    let o = env.rvs(&[
+        "daemon",
+        "--config",
+        &other.to_string_lossy(),
+        "--takeover",
+        "--background",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no running daemon to take over from")
+            && err.contains("the takeover did not happen"),
+        "{err}"
+    );
+}
