@@ -1,4 +1,5 @@
-//! `rvs`: one binary, one arm per subcommand. Started as `rvsadm`, it is `rvs adm`.
+//! `rvs`: one binary, one arm per subcommand. Started as `rvsadm` or `ipvsadm`, it is
+//! `rvs adm`.
 #![forbid(unsafe_code)]
 
 mod adm;
@@ -17,7 +18,7 @@ fn main() {
         .and_then(|a| std::path::Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or("rvs");
-    if invoked_as == "rvsadm" {
+    if invoked_as == "rvsadm" || invoked_as == "ipvsadm" {
         std::process::exit(adm::run(argv));
     }
     let cli = Cli::parse();
