@@ -5,6 +5,7 @@
 mod adm;
 mod cli;
 mod lab;
+mod man;
 mod sysctl;
 
 use clap::Parser;
@@ -47,6 +48,7 @@ fn main() {
         },
         Cmd::Demo(a) => rvs_demo::run(&a, &rvs_demo::current_bin()),
         Cmd::Lab(a) => lab::run(a),
+        Cmd::Man(a) => man::run(&a.out),
     };
     std::process::exit(code);
 }
