@@ -105,8 +105,8 @@ fn rvsadm_page(cli: &clap::Command, source: &str) -> Result<String, String> {
     r.text([roman(
         "rvsadm is the rvs binary started under that name (/usr/sbin/rvsadm is a link to \
          /usr/bin/rvs); rvs adm ARGS runs the same code. The optional rvs-ipvsadm package \
-         makes /usr/sbin/ipvsadm a third name for it, in place of the kernel's ipvsadm, so \
-         that scripts written for ipvsadm run unchanged.",
+         makes /sbin/ipvsadm a third name for it, with ipvsadm-save and ipvsadm-restore, in \
+         place of the kernel's ipvsadm, so that scripts written for ipvsadm run unchanged.",
     )]);
     r.control("PP", []);
     r.text([roman(
