@@ -379,7 +379,10 @@ fn the_packages_install_work_and_leave_in_a_throwaway_root() {
         // rvs: installed, files in place, the unit neither enabled nor started.
         let out = root.ok(&["dpkg", "-i", &name(&rvs_deb)]);
         assert!(out.contains("Setting up rvs "), "{out}");
-        assert!(root.ok(&["dpkg-query", "-W", "-f", "${Status}", "rvs"]) == "install ok installed");
+        assert_eq!(
+            root.ok(&["dpkg-query", "-W", "-f", "${Status}", "rvs"]),
+            "install ok installed"
+        );
         assert_eq!(
             root.ok(&["readlink", "/usr/sbin/rvsadm"]).trim(),
             "../bin/rvs"
