@@ -481,6 +481,16 @@ fn the_packages_install_work_and_leave_in_a_throwaway_root() {
             !text(&status.stdout).contains("ok installed"),
             "ipvsadm stayed"
         );
+        assert_eq!(
+            root.ok(&["man", "-w", "ipvsadm"]).trim(),
+            "/usr/share/man/man8/rvsadm.8.gz"
+        );
+        assert!(root.ok(&["man", "ipvsadm"]).starts_with("RVSADM(8)"));
+        assert_eq!(
+            root.ok(&["readlink", "/usr/share/man/man8/ipvsadm.8.gz"])
+                .trim(),
+            "rvsadm.8.gz"
+        );
         let help = root.ok(&["ipvsadm", "-h"]);
         assert_eq!(help, rvs_adm::render::help::usage("ipvsadm"));
 
