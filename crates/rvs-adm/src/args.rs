@@ -284,6 +284,23 @@ const TABLE: &[OptDef<Tag>] = &[
     o("tun-remcsum", 0, N, Tag::TunRemcsum),
 ];
 
+/// Every option the parser accepts, in the table's order (for the manual page): the long
+/// name, the short letter if there is one, and what follows it: `""` (nothing), `"value"`
+/// (required) or `"[value]"` (optional, in the same argument or the next one).
+pub fn accepted_options() -> Vec<(&'static str, Option<char>, &'static str)> {
+    TABLE
+        .iter()
+        .map(|d| {
+            let value = match d.arg {
+                N => "",
+                R => "value",
+                O => "[value]",
+            };
+            (d.long, d.short.map(char::from), value)
+        })
+        .collect()
+}
+
 // Commands, in the order of ipvsadm's matrix rows and `cmdnames`.
 const CMD_ADD: usize = 0;
 const CMD_EDIT: usize = 1;

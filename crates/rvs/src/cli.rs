@@ -30,6 +30,9 @@ pub enum Cmd {
     /// Helpers for tests, the benchmark and the demo (servers and load generators).
     #[command(hide = true)]
     Lab(LabArgs),
+    /// Write the manual pages (rvs.1, one page per subcommand, rvsadm.8) into a folder.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +121,13 @@ pub enum LabCmd {
     /// The demo's load generator: workers making short TCP connections, one JSON line per
     /// attempt (outcome, connect latency, local port, the server that answered).
     Client(rvs_demo::client::ClientOptions),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The folder to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Logs to standard error; `RUST_LOG` filters (default `info`).

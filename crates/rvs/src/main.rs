@@ -1,9 +1,11 @@
-//! `rvs`: one binary, one arm per subcommand. Started as `rvsadm`, it is `rvs adm`.
+//! `rvs`: one binary, one arm per subcommand. Started as `rvsadm` or `ipvsadm`, it is
+//! `rvs adm`.
 #![forbid(unsafe_code)]
 
 mod adm;
 mod cli;
 mod lab;
+mod man;
 mod sysctl;
 
 use clap::Parser;
@@ -17,7 +19,7 @@ fn main() {
         .and_then(|a| std::path::Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or("rvs");
-    if invoked_as == "rvsadm" {
+    if invoked_as == "rvsadm" || invoked_as == "ipvsadm" {
         std::process::exit(adm::run(argv));
     }
     let cli = Cli::parse();
@@ -55,6 +57,7 @@ fn main() {
         },
         Cmd::Demo(a) => rvs_demo::run(&a, &rvs_demo::current_bin()),
         Cmd::Lab(a) => lab::run(a),
+        Cmd::Man(a) => man::run(&a.out),
     };
     std::process::exit(code);
 }

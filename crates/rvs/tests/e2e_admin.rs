@@ -136,6 +136,57 @@ fn adm_without_a_daemon_says_so() {
     assert!(stdout(&o).starts_with("ipvsadm v1.31"), "{}", stdout(&o));
 }
 
+/// A link named `ipvsadm` (what the rvs-ipvsadm package installs) is the ipvsadm front end,
+/// as `rvsadm` is: scripts see ipvsadm's text with the name they invoked, by path or by
+/// `PATH` lookup. Needs no daemon and no root.
+#[test]
+fn ipvsadm_and_rvsadm_links_speak_as_ipvsadm() {
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("rvs-names-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let names = rvs_adm::resolve::SystemResolver::load();
+    for name in ["ipvsadm", "rvsadm"] {
+        let link = dir.0.join(name);
+        std::os::unix::fs::symlink(RVS, &link).unwrap();
+        let by_path = link.to_str().unwrap().to_string();
+        for (program, invoked) in [(by_path.as_str(), link.as_os_str()), (name, name.as_ref())] {
+            let run = |args: &[&str]| {
+                std::process::Command::new(invoked)
+                    .args(args)
+                    .env("PATH", &dir.0)
+                    .env("RVS_SOCKET", "/nonexistent/rvs.sock")
+                    .output()
+                    .unwrap()
+            };
+            let o = run(&["-h"]);
+            assert_eq!(o.status.code(), Some(0), "{program} -h");
+            assert_eq!(stdout(&o), rvs_adm::render::help::usage(program));
+            let o = run(&["-v"]);
+            assert_eq!(stdout(&o), rvs_adm::render::version::version());
+            // An argument error names the program as invoked, with ipvsadm's status.
+            let argv: Vec<String> = [program, "--bogus"].map(String::from).to_vec();
+            let want = match rvs_adm::args::parse(&argv, &names) {
+                Err(e) => e,
+                Ok(r) => panic!("{argv:?} parsed as {r:?}"),
+            };
+            assert!(want.message.contains(program), "{}", want.message);
+            let o = run(&["--bogus"]);
+            assert_eq!(String::from_utf8_lossy(&o.stderr), want.message);
+            assert_eq!(o.status.code(), Some(want.status));
+            // A command goes to the daemon.
+            let o = run(&["-L", "-n"]);
+            assert_eq!(o.status.code(), Some(1));
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(e.contains("rvs daemon is not running"), "{program}: {e}");
+        }
+    }
+}
+
 #[test]
 fn sysctl_reads_sets_and_switches_profiles() {
     if skip("sysctl_reads_sets_and_switches_profiles") {

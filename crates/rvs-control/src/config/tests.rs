@@ -470,6 +470,21 @@ fn the_example_file_is_valid() {
     assert_eq!(c.dataplane.http_listen.unwrap().port(), 9180);
 }
 
+/// packaging/debian/rvs/rvs.toml, which the Debian package installs as /etc/rvs/rvs.toml:
+/// valid, no service, the profile `safe`, and the socket `rvsadm` looks for by default.
+#[test]
+fn the_packaged_default_file_is_valid() {
+    let text = include_str!("../../../../packaging/debian/rvs/rvs.toml");
+    let c = parse(text).unwrap();
+    assert!(c.services.is_empty(), "{:?}", c.services);
+    assert_eq!(c.engine.profile, Profile::Safe);
+    assert_eq!(
+        c.dataplane.admin_socket,
+        Path::new(crate::proto::DEFAULT_SOCKET)
+    );
+    assert!(c.inert_sysctls().is_empty());
+}
+
 #[test]
 fn inert_sysctls_set_away_from_their_default_are_named() {
     let c = Config::parse(
