@@ -29,7 +29,21 @@ pub struct DaemonOptions {
     /// A profile that overrides the file's (at start and on every reload).
     pub profile: Option<Profile>,
     /// Take over from the daemon running with the same admin socket ([`crate::takeover`]).
-    pub takeover: bool,
+    pub takeover: Takeover,
+    /// After handing over to a new daemon, stay (idle) until SIGTERM or SIGINT instead of
+    /// exiting.
+    pub stay: bool,
+}
+
+/// Whether `rvs daemon` takes over from a running daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takeover {
+    /// Start as usual.
+    No,
+    /// Take over, or fail.
+    Always,
+    /// Take over if a daemon answers on the hand-over socket; start as usual otherwise.
+    Auto,
 }
 
 struct Control {
@@ -199,7 +213,7 @@ pub fn run(opts: DaemonOptions) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(main(cfg, opts.profile, opts.takeover)) {
+    match rt.block_on(main(cfg, opts.profile, opts.takeover, opts.stay)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rvs daemon: {e}");
@@ -208,14 +222,29 @@ pub fn run(opts: DaemonOptions) -> i32 {
     }
 }
 
-async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(), String> {
+async fn main(
+    cfg: Config,
+    profile: Option<Profile>,
+    takeover: Takeover,
+    stay: bool,
+) -> Result<(), String> {
     // Signal handlers first: a SIGTERM during the setup must still lead to the teardown.
     let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let socket_path = cfg.dataplane.admin_socket.clone();
-    if takeover {
-        return take_over(cfg, profile, (hup, term, int)).await;
+    let takeover_path = crate::takeover::socket_for(&socket_path);
+    let someone = || std::os::unix::net::UnixStream::connect(&takeover_path).is_ok();
+    match takeover {
+        Takeover::Always => return take_over(cfg, profile, (hup, term, int), stay).await,
+        Takeover::Auto if someone() => {
+            return take_over(cfg, profile, (hup, term, int), stay).await;
+        }
+        Takeover::Auto => tracing::info!(
+            "--takeover=auto: no daemon answers on {}; starting",
+            takeover_path.display()
+        ),
+        Takeover::No => {}
     }
     if std::os::unix::net::UnixStream::connect(&socket_path).is_ok() {
         return Err(format!(
@@ -299,6 +328,7 @@ async fn main(cfg: Config, profile: Option<Profile>, takeover: bool) -> Result<(
     run_daemon(
         cfg,
         profile,
+        stay,
         Running {
             dev,
             driver,
@@ -436,7 +466,12 @@ struct Running {
 /// `rvs daemon --takeover`: receives the running daemon's TUN descriptor, adopts its netlink
 /// setup, receives and imports its engine state, then runs. Until the old daemon has let go,
 /// every failure leaves it running and nothing here is torn down.
-async fn take_over(cfg: Config, profile: Option<Profile>, signals: Signals) -> Result<(), String> {
+async fn take_over(
+    cfg: Config,
+    profile: Option<Profile>,
+    signals: Signals,
+    stay: bool,
+) -> Result<(), String> {
     let socket_path = cfg.dataplane.admin_socket.clone();
     let mut taker = crate::takeover::Taker::connect(&socket_path)?;
     let Some(fd) = taker.tun.take() else {
@@ -504,6 +539,7 @@ async fn take_over(cfg: Config, profile: Option<Profile>, signals: Signals) -> R
     run_daemon(
         cfg,
         profile,
+        stay,
         Running {
             dev,
             driver,
@@ -517,7 +553,12 @@ async fn take_over(cfg: Config, profile: Option<Profile>, signals: Signals) -> R
     .await
 }
 
-async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result<(), String> {
+async fn run_daemon(
+    cfg: Config,
+    profile: Option<Profile>,
+    stay: bool,
+    r: Running,
+) -> Result<(), String> {
     let Running {
         dev,
         driver,
@@ -722,6 +763,13 @@ async fn run_daemon(cfg: Config, profile: Option<Profile>, r: Running) -> Result
     if handed_over {
         // The new daemon owns the TUN, the routes, the rules and the sockets' paths now.
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        if stay {
+            tracing::info!("rvs daemon handed over: staying idle until SIGTERM (--stay)");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
         tracing::info!("rvs daemon handed over: exiting, the setup stays");
         return Ok(());
     }

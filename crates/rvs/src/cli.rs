@@ -52,15 +52,36 @@ pub struct DaemonArgs {
     /// upgrade): receive its TUN descriptor and its whole engine state over
     /// `<admin socket>.takeover`, then it exits leaving the routes and rules in place.
     /// If this binary cannot read the running daemon's state, it refuses and the running
-    /// daemon carries on.
+    /// daemon carries on. `--takeover=auto`: take over if a daemon answers there, start as
+    /// usual otherwise (a DaemonSet's container: first roll-out, reboot, update).
+    #[arg(
+        long,
+        value_name = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub takeover: Option<TakeoverMode>,
+    /// Once this daemon has handed over to a new one, stay running, idle, until SIGTERM or
+    /// SIGINT, then exit without touching the set-up (a container that exits would be
+    /// restarted and take the node back).
     #[arg(long)]
-    pub takeover: bool,
+    pub stay: bool,
     /// With --takeover (for systemd's ExecReload=): return once the hand-over is done, exit
     /// status 0, or 1 if it was refused (the running daemon carries on); the new daemon runs
     /// on in the background. Under systemd (Type=notify, NotifyAccess=all) the new daemon
     /// becomes the unit's main process (MAINPID=).
     #[arg(long, requires = "takeover")]
     pub background: bool,
+}
+
+/// `--takeover` and `--takeover=auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TakeoverMode {
+    /// Take over, or fail (`--takeover`).
+    Always,
+    /// Take over if a daemon answers, start as usual otherwise.
+    Auto,
 }
 
 #[derive(Args, Debug)]

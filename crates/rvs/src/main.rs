@@ -38,7 +38,12 @@ fn main() {
             rvs_dataplane::run(rvs_dataplane::DaemonOptions {
                 config: a.config,
                 profile: a.profile,
-                takeover: a.takeover,
+                takeover: match a.takeover {
+                    None => rvs_dataplane::daemon::Takeover::No,
+                    Some(cli::TakeoverMode::Always) => rvs_dataplane::daemon::Takeover::Always,
+                    Some(cli::TakeoverMode::Auto) => rvs_dataplane::daemon::Takeover::Auto,
+                },
+                stay: a.stay,
             })
         }
         Cmd::Adm(a) => {

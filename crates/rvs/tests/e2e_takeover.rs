@@ -371,6 +371,22 @@ fn start_with_flow(tag: &str) -> (Env, TcpStream) {
     (env, flow)
 }
 
+/// Packets the kernel dropped on their way into the TUN device (no reader, queue full).
+fn tun_tx_dropped(env: &Env) -> u64 {
+    let o = env
+        .t
+        .lab
+        .exec(
+            &env.t.lb,
+            &["cat", "/sys/class/net/rvs0/statistics/tx_dropped"],
+        )
+        .unwrap();
+    stdout(&o)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{o:?}"))
+}
+
 fn logs(env: &Env, labels: &[&str]) -> String {
     labels
         .iter()
@@ -387,6 +403,7 @@ fn takeover_under_load_loses_no_flow() {
     let mut env = Env::start("tko", 3, 80, "safe", &services());
     let load = Load::start(&env);
     load.settle();
+    let tun_dropped_before = tun_tx_dropped(&env);
 
     // Four hand-overs: to another copy of the binary (an upgrade), back to the original,
     // and again.
@@ -412,7 +429,10 @@ fn takeover_under_load_loses_no_flow() {
         stdout(&o)
     );
     let r = load.finish();
-    println!("takeover pauses (ms) {pauses:?}; {r}");
+    // Nothing the kernel queued for the daemon was dropped by the hand-overs.
+    let tun_dropped = tun_tx_dropped(&env) - tun_dropped_before;
+    println!("takeover pauses (ms) {pauses:?}; {r}; TUN drops {tun_dropped}");
+    assert_eq!(tun_dropped, 0, "packets the TUN device dropped");
     let logs = || logs(&env, &labels);
     assert!(r.ok > 100, "too few short connections: {r}\n{}", logs());
     assert_eq!(
@@ -456,7 +476,10 @@ fn kill_9_and_restart_breaks_no_long_lived_flow() {
     std::thread::sleep(Duration::from_secs(3));
     let m = metrics(&env);
     let r = load.finish();
-    println!("kill -9 and restart: {r}");
+    println!(
+        "kill -9 and restart: {r}; TUN drops (the gap) {}",
+        tun_tx_dropped(&env)
+    );
     let logs = || logs(&env, &["daemon", "daemon2"]);
     let log2 = env.t.lab.log("daemon2");
     assert!(
@@ -704,5 +727,91 @@ fn takeover_in_the_background_returns_when_done_and_tells_systemd_the_new_main_p
         err.contains("no running daemon to take over from")
             && err.contains("the takeover did not happen"),
         "{err}"
+    );
+}
+
+/// A DaemonSet update with `maxSurge: 1` (the rollout the Kubernetes mode will use), replayed
+/// with processes: each "pod" runs `rvs daemon --takeover=auto --stay`. The first finds no
+/// daemon and starts; each next one takes over while the old one stays, idle, until its
+/// pod's SIGTERM, which then touches nothing; a flow opened at the start lives through it all.
+#[test]
+fn a_daemonset_surge_update_hands_over_with_takeover_auto_and_stay() {
+    if skip("a_daemonset_surge_update_hands_over_with_takeover_auto_and_stay") {
+        return;
+    }
+    let _g = serial();
+    let (mut env, flow) = start_with_flow("tkd");
+    // The lab started a plain daemon; stop it: the first pod starts on an empty node.
+    assert_eq!(env.t.lab.stop("daemon", Duration::from_secs(5)), Some(0));
+    let (lb, c) = (env.t.lb.clone(), env.cfg.to_string_lossy().to_string());
+    let pod = |env: &mut Env, label: &str| {
+        env.t
+            .lab
+            .spawn(
+                &lb,
+                label,
+                &[RVS, "daemon", "--config", &c, "--takeover=auto", "--stay"],
+                &[("RUST_LOG", "info")],
+            )
+            .unwrap();
+    };
+    pod(&mut env, "pod1");
+    let end = Instant::now() + Duration::from_secs(15);
+    while rvs_control::Client::connect(&env.sock).is_err() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log1 = env.t.lab.log("pod1");
+    assert!(log1.contains("no daemon answers"), "pod1:\n{log1}");
+    let mut flow = {
+        drop(flow);
+        let mut f = env.connect(sa(Topology::vip(false), 80)).unwrap();
+        ask(&mut f, "on pod1").unwrap();
+        f
+    };
+    for (old, new) in [("pod1", "pod2"), ("pod2", "pod3")] {
+        pod(&mut env, new);
+        let end = Instant::now() + Duration::from_secs(15);
+        while !env.t.lab.log(old).contains("staying idle") && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            env.t.lab.log(new).contains("takeover: pause"),
+            "{}",
+            logs(&env, &[old, new])
+        );
+        // The old pod's container is still running (the kubelet would restart it).
+        std::thread::sleep(Duration::from_millis(300));
+        let running = env.t.lab.running(old);
+        assert!(running, "{}", logs(&env, &[old, new]));
+        assert!(
+            ask(&mut flow, new).unwrap().ends_with(new),
+            "{}",
+            logs(&env, &[old, new])
+        );
+        // The old pod is deleted: SIGTERM; it leaves the new daemon's set-up alone.
+        assert_eq!(
+            env.t.lab.stop(old, Duration::from_secs(5)),
+            Some(0),
+            "{}",
+            logs(&env, &[old, new])
+        );
+        let rules = stdout(&env.t.lab.exec(&lb, &["ip", "rule"]).unwrap());
+        assert!(
+            rules.contains("lookup 7373"),
+            "{rules}\n{}",
+            logs(&env, &[old, new])
+        );
+        assert!(
+            ask(&mut flow, "after").unwrap().ends_with("after"),
+            "{}",
+            logs(&env, &[old, new])
+        );
+        assert!(!curl(&env, Topology::vip(false), 80).is_empty());
+    }
+    assert_eq!(env.t.lab.stop("pod3", Duration::from_secs(5)), Some(0));
+    let rules = stdout(&env.t.lab.exec(&lb, &["ip", "rule"]).unwrap());
+    assert!(
+        !rules.contains("lookup 7373"),
+        "the last pod's stop tears down: {rules}"
     );
 }
