@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
                 let e = &mut e;
                 let pid = sys::fork_run(30, || {
                     let s = e.export_state(now);
-                    let bytes = rvs_dataplane::recovery::encode("bench", 1, "rvs0", &s);
+                    let bytes = rvs_dataplane::recovery::encode("bench", 1, 1, "rvs0", &s);
                     i32::from(std::fs::write(p, bytes).is_err())
                 })
                 .unwrap();

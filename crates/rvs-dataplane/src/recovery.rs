@@ -56,8 +56,9 @@ pub fn file_for(admin: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The header and `state` (an exported engine) as one snapshot.
-pub fn encode(boot_id: &str, mono_ns: u64, tun: &str, state: &[u8]) -> Vec<u8> {
+/// The header and `state` (an exported engine) as one snapshot; `pid` is the daemon's (not
+/// the forked writer's, which is the one that encodes).
+pub fn encode(boot_id: &str, mono_ns: u64, pid: u32, tun: &str, state: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(FIXED + tun.len() + 8 + state.len());
     b.extend_from_slice(&MAGIC);
     b.extend_from_slice(&VERSION.to_le_bytes());
@@ -67,7 +68,7 @@ pub fn encode(boot_id: &str, mono_ns: u64, tun: &str, state: &[u8]) -> Vec<u8> {
     id[..n].copy_from_slice(&boot_id.as_bytes()[..n]);
     b.extend_from_slice(&id);
     b.extend_from_slice(&mono_ns.to_le_bytes());
-    b.extend_from_slice(&std::process::id().to_le_bytes());
+    b.extend_from_slice(&pid.to_le_bytes());
     b.extend_from_slice(tun.as_bytes());
     let sum = rvs_core::checksum(&b);
     b.extend_from_slice(&sum.to_le_bytes());
@@ -361,10 +362,11 @@ impl Snapshotter {
         let t0 = std::time::Instant::now();
         let (path, boot, tun) = (&self.path, &self.boot_id, &self.tun);
         let engine = &mut d.engine;
+        let daemon = std::process::id();
         let r = sys::fork_run(CHILD_LIMIT_S, || {
             // The child: a copy of the engine as it is now; the parent goes on.
             let state = engine.export_state(now);
-            let bytes = encode(boot, sys::monotonic_ns(), tun, &state);
+            let bytes = encode(boot, sys::monotonic_ns(), daemon, tun, &state);
             match write_whole(path, &bytes) {
                 Ok(()) => 0,
                 Err(_) => 1,
@@ -432,7 +434,7 @@ mod tests {
     const BOOT: &str = "0f4cbd0e-6a43-4a3c-9b0e-2f3c1d2e5a77";
 
     fn snap() -> Vec<u8> {
-        encode(BOOT, 5_000, "rvs0", b"RVSSTATE-and-the-rest")
+        encode(BOOT, 5_000, 4242, "rvs0", b"RVSSTATE-and-the-rest")
     }
 
     #[test]
@@ -440,7 +442,7 @@ mod tests {
         let b = snap();
         let h = decode(&b, BOOT, 6_000, "rvs0").unwrap();
         assert_eq!(h.mono_ns, 5_000);
-        assert_eq!(h.pid, std::process::id());
+        assert_eq!(h.pid, 4242);
         assert_eq!(h.state, b"RVSSTATE-and-the-rest");
     }
 
@@ -491,7 +493,7 @@ mod tests {
         let mut state = Engine::new(cfg()).export_state(rvs_core::Instant::ZERO);
         let last = state.len() - 1;
         state[last] ^= 1;
-        std::fs::write(&path, encode(&boot, 1, "rvs0", &state)).unwrap();
+        std::fs::write(&path, encode(&boot, 1, 1, "rvs0", &state)).unwrap();
         let r = load(&path, cfg(), "rvs0");
         assert!(matches!(r, Err(Refusal::State(_))), "{:?}", r.err());
         assert!(!path.exists());
@@ -501,7 +503,7 @@ mod tests {
         // A good one is adopted, its age measured from its clock reading.
         let state = Engine::new(cfg()).export_state(rvs_core::Instant::ZERO);
         let mono = sys::monotonic_ns() - 2_000_000_000;
-        std::fs::write(&path, encode(&boot, mono, "rvs0", &state)).unwrap();
+        std::fs::write(&path, encode(&boot, mono, 1, "rvs0", &state)).unwrap();
         let r = load(&path, cfg(), "rvs0").unwrap().unwrap();
         assert!(r.age >= std::time::Duration::from_secs(2), "{:?}", r.age);
         std::fs::write(dir.join("rvs.sock.engine.77.tmp"), b"x").unwrap();

@@ -151,12 +151,15 @@ pub struct ManArgs {
     pub out: PathBuf,
 }
 
-/// Logs to standard error; `RUST_LOG` filters (default `info`).
+/// Logs to standard error; `RUST_LOG` filters (default `info`). Colours only on a terminal:
+/// under systemd, standard error is the journal, where escape codes are noise.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

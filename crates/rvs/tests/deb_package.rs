@@ -3,255 +3,22 @@
 //! pages, the systemd unit and the daemon itself (with the unit's capabilities) are checked;
 //! then they are removed again. The host is left as it was.
 //!
-//! The throwaway root: `unshare --mount --net` starts a shell in new mount and network
-//! namespaces (its mounts are private: none reaches the host). The shell mounts a tmpfs and
-//! builds a root in it: /usr, /etc, /var and /opt are overlays whose lower layer is the
-//! host's folder and whose upper layer lies in the tmpfs, the top-level links (bin ->
-//! usr/bin, ...) are copied, /dev is bound and /proc, /run and /tmp are fresh. Every command
-//! runs chrooted there, entered with nsenter; what dpkg and the maintainer scripts write
-//! lands in the tmpfs. No service manager runs in that root (its /run is empty), so the
-//! maintainer scripts leave the host's systemd alone. When the shell ends (the guard kills
-//! it, also when an assertion fails), its namespaces and every mount in them go with it.
+//! The throwaway root is described in common/deb.rs. No service manager runs in it (its /run
+//! is empty), so the maintainer scripts leave the host's systemd alone; deb_systemd.rs boots
+//! one.
 //!
 //! Needs root (namespaces, mounts, a TUN device for the daemon) and cargo-deb; with
 //! RVS_SKIP_NETNS=1 it is skipped and recorded as such.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RVS: &str = env!("CARGO_BIN_EXE_rvs");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Reads a pipe to its end on a thread (so that a full pipe never stalls the child).
-fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        buf
-    })
-}
-
-/// Waits for `child` at most `limit`; kills it (it is ours) and panics past that.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status,
-            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not finish within {limit:?}");
-            }
-            Err(e) => panic!("waiting for {what}: {e}"),
-        }
-    }
-}
-
-/// Runs `cmd` with `input` on its standard input, at most `limit`.
-fn run_bounded(cmd: &mut Command, input: &str, limit: Duration, what: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let status = wait_bounded(&mut child, limit, what);
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// What the test must find unchanged on the host afterwards: dpkg's view of every package,
-/// and every path the packages install or touch.
-fn host_state() -> String {
-    let o = run_bounded(
-        Command::new("dpkg-query").args(["-W", "-f", "${Package} ${Version} ${Status}\n"]),
-        "",
-        Duration::from_secs(60),
-        "dpkg-query on the host",
-    );
-    assert!(o.status.success(), "dpkg-query: {}", text(&o.stderr));
-    let mut s = text(&o.stdout);
-    for p in [
-        "/usr/bin/rvs",
-        "/usr/sbin/rvsadm",
-        "/sbin/ipvsadm",
-        "/usr/sbin/ipvsadm",
-        "/sbin/ipvsadm-save",
-        "/sbin/ipvsadm-restore",
-        "/etc/rvs",
-        "/usr/lib/systemd/system/rvs.service",
-        "/etc/systemd/system/multi-user.target.wants/rvs.service",
-        "/var/lib/dpkg/status",
-        "/var/lib/dpkg/info/rvs.list",
-    ] {
-        let m = std::fs::symlink_metadata(p).map(|m| (m.len(), m.modified().ok(), m.file_type()));
-        s += &format!("{p}: {m:?}\n");
-    }
-    s
-}
-
-/// The throwaway root; dropping it ends the namespaces and removes its folder.
-struct Root {
-    shell: Child,
-    work: PathBuf,
-    root: PathBuf,
-}
-
-const SETUP: &str = r#"
-set -euo pipefail
-work=$1
-shift
-mount -t tmpfs -o mode=0755 rvs-deb-test "$work"
-mkdir "$work/upper" "$work/ovl" "$work/root"
-root=$work/root
-for d in /*; do
-	n=${d#/}
-	if [ -L "$d" ]; then
-		ln -s "$(readlink "$d")" "$root/$n"
-	elif [ -d "$d" ]; then
-		mkdir "$root/$n"
-		case $n in
-		usr | etc | var | opt)
-			mkdir "$work/upper/$n" "$work/ovl/$n"
-			mount -t overlay overlay \
-				-o "lowerdir=$d,upperdir=$work/upper/$n,workdir=$work/ovl/$n" "$root/$n"
-			;;
-		esac
-	fi
-done
-mount --rbind /dev "$root/dev"
-mount -t proc proc "$root/proc"
-mount -t tmpfs -o mode=0755 run "$root/run"
-mount -t tmpfs -o mode=1777 tmp "$root/tmp"
-cp -- "$@" "$root/tmp/"
-echo ready
-read -r _ || true
-"#;
-
-impl Root {
-    /// Builds the root in new namespaces, with `files` copied into its /tmp.
-    fn start(work: PathBuf, files: &[&Path]) -> Root {
-        let _ = std::fs::remove_dir(&work);
-        std::fs::create_dir(&work)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", work.display()));
-        let mut shell = Command::new("unshare")
-            .args(["--mount", "--net", "--propagation", "private", "--"])
-            .args(["bash", "-c", SETUP, "rvs-deb-root"])
-            .arg(&work)
-            .args(files)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start unshare: {e}"));
-        let stdout = shell.stdout.take();
-        let root = Root {
-            shell,
-            root: work.join("root"),
-            work,
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            if let Some(s) = stdout {
-                let _ = BufReader::new(s).read_line(&mut line);
-            }
-            let _ = tx.send(line);
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) if l.trim() == "ready" => root,
-            Ok(l) => panic!("the throwaway root was not set up (said {l:?}; its errors are above)"),
-            Err(e) => panic!("the throwaway root was not set up within 60 s: {e}"),
-        }
-    }
-
-    /// The command `argv`, chrooted in the root and in its namespaces, with a plain
-    /// environment.
-    fn command(&self, argv: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("--target")
-            .arg(self.shell.id().to_string())
-            .args(["--mount", "--net", "--", "chroot"])
-            .arg(&self.root)
-            .args([
-                "env",
-                "-i",
-                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                "LC_ALL=C",
-            ])
-            .args([
-                "HOME=/root",
-                "DEBIAN_FRONTEND=noninteractive",
-                "MANWIDTH=100",
-            ])
-            .args(argv);
-        c
-    }
-
-    fn run_input(&self, argv: &[&str], input: &str) -> Output {
-        let what = format!("`{}` in the throwaway root", argv.join(" "));
-        run_bounded(
-            &mut self.command(argv),
-            input,
-            Duration::from_secs(300),
-            &what,
-        )
-    }
-
-    fn run(&self, argv: &[&str]) -> Output {
-        self.run_input(argv, "")
-    }
-
-    /// Runs `argv`, asserts that it succeeded, returns its standard output.
-    fn ok(&self, argv: &[&str]) -> String {
-        let o = self.run(argv);
-        assert!(
-            o.status.success(),
-            "`{}` failed ({}):\n{}{}",
-            argv.join(" "),
-            o.status,
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        text(&o.stdout)
-    }
-
-    fn exists(&self, path: &str) -> bool {
-        self.run(&["test", "-e", path]).status.success()
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = self.shell.kill();
-        let _ = self.shell.wait();
-        // The tmpfs went with the mount namespace: the folder is empty again.
-        if let Err(e) = std::fs::remove_dir(&self.work) {
-            eprintln!("cannot remove {}: {e}", self.work.display());
-        }
-    }
-}
+use common::deb::{
+    Root, Shell, drain, host_state, only, pack, repo, require_tools, text, wait_bounded,
+};
 
 /// A daemon started in the root; dropping it kills it if it still runs.
 struct Daemon(Child);
@@ -272,78 +39,28 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("rvs.service has no {key}="))
 }
 
-fn only(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            n.starts_with(prefix) && n.ends_with(suffix)
-        })
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "{prefix}*{suffix} in {}: {found:?}",
-        dir.display()
-    );
-    found[0].clone()
-}
-
 #[test]
 fn the_packages_install_work_and_leave_in_a_throwaway_root() {
     if common::skip("deb_package::the_packages_install_work_and_leave_in_a_throwaway_root") {
         return;
     }
-    let has = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
-    for tool in [
+    require_tools(&[
         "unshare",
         "nsenter",
         "setpriv",
         "dpkg",
         "man",
         "systemd-analyze",
-    ] {
-        assert!(
-            has(tool),
-            "`{tool}` is missing (.ci/run installs what this test needs)"
-        );
-    }
-    assert!(
-        Command::new("cargo")
-            .args(["deb", "--version"])
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "cargo-deb is not installed: cargo install cargo-deb --locked (.ci/run does)"
-    );
+    ]);
     let _serial = common::serial();
 
     // Pack the binary of this run, in a target folder of its own.
-    let stage = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deb-package");
-    let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(stage.join("release")).unwrap();
-    std::fs::copy(RVS, stage.join("release/rvs")).unwrap();
-    let t = Instant::now();
-    let o = run_bounded(
-        Command::new(repo().join("scripts/build-deb.sh"))
-            .arg("--no-build")
-            .env("CARGO_TARGET_DIR", &stage),
-        "",
-        Duration::from_secs(600),
-        "scripts/build-deb.sh --no-build",
-    );
-    assert!(
-        o.status.success(),
-        "build-deb.sh:\n{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    eprintln!("packed in {:?}:\n{}", t.elapsed(), text(&o.stdout));
-    let debs = stage.join("debian");
-    let rvs_deb = only(&debs, "rvs_", ".deb");
-    let ipvsadm_deb = only(&debs, "rvs-ipvsadm_", ".deb");
-    only(&debs, "rvs-dbgsym_", ".ddeb");
+    let common::deb::Packed {
+        stage,
+        rvs_deb,
+        ipvsadm_deb,
+    } = pack("deb-package");
+    only(&stage.join("debian"), "rvs-dbgsym_", ".ddeb");
     let field = |deb: &Path, f: &str| {
         let o = Command::new("dpkg-deb")
             .arg("-f")
@@ -373,6 +90,7 @@ fn the_packages_install_work_and_leave_in_a_throwaway_root() {
         let root = Root::start(
             stage.join(format!("root-{}", std::process::id())),
             &[&rvs_deb, &ipvsadm_deb],
+            "",
         );
         let name = |p: &Path| format!("/tmp/{}", p.file_name().unwrap().to_string_lossy());
 

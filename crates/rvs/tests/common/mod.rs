@@ -2,6 +2,8 @@
 //! the `RVS_SKIP_NETNS` rule.
 #![allow(dead_code)]
 
+pub mod deb;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
