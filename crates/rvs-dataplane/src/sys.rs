@@ -425,6 +425,11 @@ pub fn fork_run(limit_s: u32, child: impl FnOnce() -> i32) -> io::Result<libc::p
     // SAFETY: plain system calls without pointers; then _exit ends the process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The parent's handlers write to a pipe the parent reads (tokio's signal driver): a
+        // SIGTERM meant for this child must not stop the daemon. Back to the defaults.
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
         libc::alarm(limit_s);
     }
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
@@ -502,5 +507,33 @@ pub fn inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     unsafe {
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    /// A snapshot writer does not run the daemon's signal handlers: a SIGHUP (or SIGTERM,
+    /// SIGINT) sent to it ends it instead of reaching the daemon through tokio's pipe.
+    #[test]
+    fn a_forked_child_has_the_default_signal_handlers() {
+        // SAFETY: installs a handler that does nothing, and restores the default below.
+        unsafe { libc::signal(libc::SIGHUP, ignore as *const () as libc::sighandler_t) };
+        let pid = fork_run(5, || {
+            // SAFETY: raise has no memory-safety preconditions.
+            unsafe { libc::raise(libc::SIGHUP) };
+            0
+        })
+        .unwrap();
+        let (state, _) = wait_child(pid, true).unwrap();
+        // SAFETY: back to the default disposition.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_DFL) };
+        assert_eq!(state, ChildState::Killed(libc::SIGHUP));
+        // And a child that returns exits with its value.
+        let pid = fork_run(5, || 7).unwrap();
+        assert_eq!(wait_child(pid, true).unwrap().0, ChildState::Exited(7));
     }
 }
