@@ -27,6 +27,9 @@ pub const MAX_REQUEST_LINE: usize = 1 << 20;
 pub enum Request {
     /// Apply one ipvsadm operation.
     Apply(Command),
+    /// Apply several operations in order, each on its own: a refused one does not stop the
+    /// others (what a driver such as the Kubernetes one sends after a sync).
+    Batch(Vec<Command>),
     /// Listing header facts.
     Info,
     /// Services with their real servers.
@@ -61,6 +64,8 @@ pub enum Response {
     /// Any other failure, as a message for a person (a reload's validation error names the
     /// file, line and field).
     Error(String),
+    /// [`Request::Batch`]: per command, in order, `None` if it was applied or the refusal.
+    Batch(Vec<Option<AdmError>>),
     /// [`Request::Info`].
     Info(InfoView),
     /// [`Request::Services`].

@@ -1,6 +1,7 @@
 //! `rvs daemon`: the TUN device, netlink setup, the packet thread, the admin socket, the HTTP
 //! endpoint, signals (SIGHUP reloads, SIGTERM/SIGINT stop and undo the setup).
 
+use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use rvs_control::proto::{self, Request, Response};
 use rvs_core::Engine;
 use rvs_core::command::Command;
 use rvs_core::profile::Profile;
+use rvs_core::service::ServiceKey;
 
 use crate::driver::{Driver, DriverConfig};
 use crate::netlink::{self, Net};
@@ -51,32 +53,120 @@ struct Control {
     cfg: Mutex<Config>,
     profile: Option<Profile>,
     net: Mutex<Net>,
+    /// Services an attached driver owns (a reload leaves them alone).
+    owned: std::sync::Mutex<Arc<HashSet<ServiceKey>>>,
+    /// The prefixes the packet thread was last told are routed into the TUN.
+    routed: std::sync::Mutex<Vec<(std::net::IpAddr, u8)>>,
+}
+
+/// A driver started with the daemon (the Kubernetes one): it gets an [`Admin`] handle and
+/// runs until it returns (an error stops the daemon) or the daemon stops.
+pub type Attach =
+    Box<dyn FnOnce(Admin) -> futures::future::BoxFuture<'static, Result<(), String>> + Send>;
+
+/// An attached driver's handle on the daemon: the admin protocol, served as for `rvs adm`
+/// (changes go through the same path, VIP routes follow), and its claim on services.
+#[derive(Clone)]
+pub struct Admin {
+    control: Arc<Control>,
+}
+
+impl Admin {
+    /// One admin request.
+    pub async fn call(&self, req: Request) -> Response {
+        self.control.handle(req).await
+    }
+
+    /// The config the daemon runs with.
+    pub async fn config(&self) -> Config {
+        self.control.cfg.lock().await.clone()
+    }
+
+    /// The services this driver owns: a reload of the config file neither removes nor
+    /// edits them.
+    pub fn set_owned(&self, keys: HashSet<ServiceKey>) {
+        *self.control.owned.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+    }
+
+    /// The daemon's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        match self.control.ctl.call(Request::State).await {
+            Response::State(s) => crate::metrics::render(&s),
+            _ => String::new(),
+        }
+    }
 }
 
 impl Control {
+    /// Before `cmds` are applied: adds what their new services and real servers need
+    /// (routes, reply rules), so that the first packets of their flows already find them.
+    async fn prepare(&self, cmds: &[Command]) {
+        let local = self
+            .net
+            .lock()
+            .await
+            .local_addresses()
+            .await
+            .unwrap_or_default();
+        let want = netlink::ahead(&*self.cfg.lock().await, cmds, &local);
+        if want.is_empty() {
+            return;
+        }
+        let mut routed = self
+            .routed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for o in &want {
+            match o {
+                netlink::NetObject::Route { dst, prefix, .. } => routed.push((*dst, *prefix)),
+                netlink::NetObject::LocalRule { dst, .. } => {
+                    routed.push((*dst, if dst.is_ipv4() { 32 } else { 128 }))
+                }
+                _ => {}
+            }
+        }
+        self.ctl.set_routed(routed);
+        if let Err(e) = self.net.lock().await.add_missing(&want).await {
+            tracing::error!("netlink before a change: {e}");
+        }
+    }
+
     /// Brings the VIP routes and reply rules in line with the engine's services.
     async fn reconcile(&self) -> Result<(), String> {
         let Response::Services(services) = self.ctl.call(Request::Services).await else {
             return Err("cannot list services".into());
         };
+        let local = match self.net.lock().await.local_addresses().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("{e}");
+                Default::default()
+            }
+        };
         let (want, routed) = {
             let cfg = self.cfg.lock().await;
-            let want = netlink::desired(&cfg, &services);
+            let want = netlink::desired(&cfg, &services, &local);
             let mut routed = cfg.dataplane.tun_addrs.clone();
             for o in &want {
-                if let netlink::NetObject::Route {
-                    dst,
-                    prefix,
-                    table: 254,
-                } = o
-                {
-                    routed.push((*dst, *prefix));
+                match o {
+                    netlink::NetObject::Route {
+                        dst,
+                        prefix,
+                        table: 254,
+                    } => routed.push((*dst, *prefix)),
+                    // Steered into the TUN by a rule: never written back either.
+                    netlink::NetObject::LocalRule { dst, .. } => {
+                        routed.push((*dst, if dst.is_ipv4() { 32 } else { 128 }))
+                    }
+                    _ => {}
                 }
             }
             (want, routed)
         };
         // Before the routes exist, so that no packet to a new VIP is written back.
-        self.ctl.set_routed(routed);
+        self.ctl.set_routed(routed.clone());
+        *self.routed.lock().unwrap_or_else(|e| e.into_inner()) = routed;
         self.net
             .lock()
             .await
@@ -100,7 +190,8 @@ impl Control {
             tracing::error!("reload refused: {e}");
             return Response::Error(e.to_string());
         }
-        match self.ctl.reload(new.clone(), self.profile).await {
+        let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match self.ctl.reload(new.clone(), self.profile, owned).await {
             Ok(lines) => {
                 for n in new.inert_sysctls() {
                     tracing::warn!("{n}");
@@ -126,9 +217,24 @@ impl Control {
         match req {
             Request::Reload => self.reload().await,
             req => {
-                let mutates = matches!(req, Request::Apply(_));
+                let mutates = match &req {
+                    Request::Apply(c) => {
+                        self.prepare(std::slice::from_ref(c)).await;
+                        true
+                    }
+                    Request::Batch(cmds) => {
+                        self.prepare(cmds).await;
+                        true
+                    }
+                    _ => false,
+                };
                 let r = self.ctl.call(req).await;
-                if mutates && r == Response::Done {
+                let applied = match &r {
+                    Response::Done => true,
+                    Response::Batch(v) => v.iter().any(Option::is_none),
+                    _ => false,
+                };
+                if mutates && applied {
                     if let Err(e) = self.reconcile().await {
                         tracing::error!("netlink after a change: {e}");
                     }
@@ -196,6 +302,11 @@ fn bind_socket(path: &Path) -> io::Result<UnixListener> {
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
 pub fn run(opts: DaemonOptions) -> i32 {
+    run_with(opts, Vec::new())
+}
+
+/// [`run`], with drivers started once the daemon runs.
+pub fn run_with(opts: DaemonOptions, attach: Vec<Attach>) -> i32 {
     let cfg = match Config::load(&opts.config) {
         Ok(c) => c,
         Err(e) => {
@@ -213,7 +324,7 @@ pub fn run(opts: DaemonOptions) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(main(cfg, opts.profile, opts.takeover, opts.stay)) {
+    match rt.block_on(main(cfg, opts.profile, opts.takeover, opts.stay, attach)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rvs daemon: {e}");
@@ -227,6 +338,7 @@ async fn main(
     profile: Option<Profile>,
     takeover: Takeover,
     stay: bool,
+    attach: Vec<Attach>,
 ) -> Result<(), String> {
     // Signal handlers first: a SIGTERM during the setup must still lead to the teardown.
     let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -236,9 +348,9 @@ async fn main(
     let takeover_path = crate::takeover::socket_for(&socket_path);
     let someone = || std::os::unix::net::UnixStream::connect(&takeover_path).is_ok();
     match takeover {
-        Takeover::Always => return take_over(cfg, profile, (hup, term, int), stay).await,
+        Takeover::Always => return take_over(cfg, profile, (hup, term, int), stay, attach).await,
         Takeover::Auto if someone() => {
-            return take_over(cfg, profile, (hup, term, int), stay).await;
+            return take_over(cfg, profile, (hup, term, int), stay, attach).await;
         }
         Takeover::Auto => tracing::info!(
             "--takeover=auto: no daemon answers on {}; starting",
@@ -329,6 +441,7 @@ async fn main(
         cfg,
         profile,
         stay,
+        attach,
         Running {
             dev,
             driver,
@@ -471,6 +584,7 @@ async fn take_over(
     profile: Option<Profile>,
     signals: Signals,
     stay: bool,
+    attach: Vec<Attach>,
 ) -> Result<(), String> {
     let socket_path = cfg.dataplane.admin_socket.clone();
     let mut taker = crate::takeover::Taker::connect(&socket_path)?;
@@ -540,6 +654,7 @@ async fn take_over(
         cfg,
         profile,
         stay,
+        attach,
         Running {
             dev,
             driver,
@@ -557,6 +672,7 @@ async fn run_daemon(
     cfg: Config,
     profile: Option<Profile>,
     stay: bool,
+    attach: Vec<Attach>,
     r: Running,
 ) -> Result<(), String> {
     let Running {
@@ -685,6 +801,8 @@ async fn run_daemon(
         cfg: Mutex::new(cfg),
         profile,
         net: Mutex::new(net),
+        owned: std::sync::Mutex::new(Arc::new(HashSet::new())),
+        routed: std::sync::Mutex::new(Vec::new()),
     });
     if let Err(e) = control.reconcile().await {
         tracing::error!("netlink: {e}");
@@ -732,6 +850,24 @@ async fn run_daemon(
         tracing::warn!("{n}");
     }
 
+    let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let drivers: Vec<_> = attach
+        .into_iter()
+        .map(|a| {
+            let (f, tx) = (
+                a(Admin {
+                    control: control.clone(),
+                }),
+                driver_tx.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = f.await {
+                    let _ = tx.send(e);
+                }
+            })
+        })
+        .collect();
+
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut result = Ok(());
     let mut handed_over = false;
@@ -739,6 +875,11 @@ async fn run_daemon(
         tokio::select! {
             biased;
             _ = handed_rx.recv() => { handed_over = true; break; }
+            Some(e) = driver_rx.recv() => {
+                tracing::error!("{e}: stopping");
+                result = Err(e);
+                break;
+            }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
                 let _ = control.reload().await;
@@ -754,6 +895,9 @@ async fn run_daemon(
         }
     }
     accept.abort();
+    for d in drivers {
+        d.abort();
+    }
     if let Some(t) = resolver {
         t.abort();
     }

@@ -412,6 +412,11 @@ impl Driver {
                 Ok(()) => Response::Done,
                 Err(err) => Response::Adm(err),
             },
+            Request::Batch(cmds) => Response::Batch(
+                cmds.into_iter()
+                    .map(|cmd| e.apply(now, cmd).err())
+                    .collect(),
+            ),
             Request::Info => Response::Info(e.info()),
             Request::Services => Response::Services(e.services()),
             Request::Conns => Response::Conns(e.conns()),

@@ -29,4 +29,4 @@ pub mod sys;
 pub mod takeover;
 pub mod tunloop;
 
-pub use daemon::{DaemonOptions, Takeover, run};
+pub use daemon::{Admin, Attach, DaemonOptions, Takeover, run, run_with};

@@ -107,6 +107,29 @@ pub enum NetObject {
         /// Priority.
         priority: u32,
     },
+    /// `to DST ipproto P dport PORT lookup table` before the `local` table: a virtual
+    /// service on one of the node's own addresses (a Kubernetes NodePort), which the kernel
+    /// would otherwise deliver locally.
+    LocalRule {
+        /// The local address.
+        dst: IpAddr,
+        /// IP protocol.
+        proto: u8,
+        /// Destination port.
+        dport: u16,
+        /// Table (the reply table: a default route into the TUN).
+        table: u32,
+        /// Priority (below [`LOCAL_TABLE_PRIORITY`]).
+        priority: u32,
+    },
+    /// The `local` table's rule moved from priority 0 to `priority`, so that
+    /// [`NetObject::LocalRule`]s come first; put back at 0 on exit.
+    LocalTable {
+        /// IPv6 family.
+        v6: bool,
+        /// Its priority while moved.
+        priority: u32,
+    },
     /// A `/proc/sys` knob set to `value`, restored to `old` on exit.
     Sysctl {
         /// Path under `/proc/sys`.
@@ -170,6 +193,21 @@ impl std::fmt::Display for NetObject {
                 }
                 write!(f, "lookup {table} priority {priority}")
             }
+            NetObject::LocalRule {
+                dst,
+                proto,
+                dport,
+                table,
+                priority,
+            } => write!(
+                f,
+                "rule to {dst} ipproto {proto} dport {dport} lookup {table} priority {priority}"
+            ),
+            NetObject::LocalTable { v6, priority } => write!(
+                f,
+                "rule {}lookup local moved from priority 0 to {priority}",
+                if *v6 { "(IPv6) " } else { "" }
+            ),
             NetObject::Sysctl { path, value, .. } => write!(f, "sysctl {path}={value}"),
         }
     }
@@ -202,9 +240,21 @@ pub fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
+/// Where the `local` table's rule goes while virtual services listen on the node's own
+/// addresses (it is at 0 by default, before every other rule).
+pub const LOCAL_TABLE_PRIORITY: u32 = 100;
+/// The priority of [`NetObject::LocalRule`]s.
+pub const LOCAL_RULE_PRIORITY: u32 = 90;
+
 /// The objects that follow the services: VIP routes and reply rules (plus the fixed ones of
-/// the config: full-NAT and tunnel-source routes).
-pub fn desired(cfg: &Config, services: &[ServiceView]) -> BTreeSet<NetObject> {
+/// the config: full-NAT and tunnel-source routes). A service on one of the node's own
+/// addresses (`local`) gets a rule before the `local` table instead of a route, and the
+/// `local` table's rule moves after it.
+pub fn desired(
+    cfg: &Config,
+    services: &[ServiceView],
+    local: &BTreeSet<IpAddr>,
+) -> BTreeSet<NetObject> {
     let dp = &cfg.dataplane;
     let mut s = BTreeSet::new();
     let route = |a: IpAddr| NetObject::Route {
@@ -221,33 +271,94 @@ pub fn desired(cfg: &Config, services: &[ServiceView]) -> BTreeSet<NetObject> {
         }
     }
     for svc in services {
-        let proto = match svc.key {
-            ServiceKey::Addr { proto, addr, .. } => {
-                s.insert(route(addr));
-                proto.ipproto()
-            }
-            ServiceKey::Fwmark { .. } => 0,
-        };
+        s.extend(service_objects(cfg, &svc.key, local));
         for d in &svc.dests {
-            if d.fwd != ForwardMethod::Masq {
-                continue;
+            s.extend(dest_objects(cfg, &svc.key, d.addr, d.port, d.fwd));
+        }
+    }
+    s
+}
+
+/// What a service's address needs: a route into the TUN, or, for one of the node's own
+/// addresses, a rule before the `local` table (and the `local` table moved after it).
+fn service_objects(cfg: &Config, key: &ServiceKey, local: &BTreeSet<IpAddr>) -> Vec<NetObject> {
+    match *key {
+        ServiceKey::Addr { proto, addr, port } if local.contains(&addr) => vec![
+            NetObject::LocalRule {
+                dst: addr,
+                proto: proto.ipproto(),
+                dport: port,
+                table: cfg.dataplane.reply_table,
+                priority: LOCAL_RULE_PRIORITY,
+            },
+            NetObject::LocalTable {
+                v6: addr.is_ipv6(),
+                priority: LOCAL_TABLE_PRIORITY,
+            },
+        ],
+        ServiceKey::Addr { addr, .. } => vec![NetObject::Route {
+            dst: addr,
+            prefix: host_prefix(addr),
+            table: 254,
+        }],
+        ServiceKey::Fwmark { .. } => Vec::new(),
+    }
+}
+
+/// What a masquerading real server needs: its replies (and the ICMP errors it sends about
+/// a flow) steered into the TUN to be translated back.
+fn dest_objects(
+    cfg: &Config,
+    key: &ServiceKey,
+    addr: IpAddr,
+    port: u16,
+    fwd: ForwardMethod,
+) -> Vec<NetObject> {
+    if fwd != ForwardMethod::Masq {
+        return Vec::new();
+    }
+    let dp = &cfg.dataplane;
+    let proto = match key {
+        ServiceKey::Addr { proto, .. } => proto.ipproto(),
+        ServiceKey::Fwmark { .. } => 0,
+    };
+    vec![
+        NetObject::Rule {
+            src: addr,
+            proto,
+            sport: if proto == 0 { 0 } else { port },
+            table: dp.reply_table,
+            priority: dp.rule_priority,
+        },
+        NetObject::Rule {
+            src: addr,
+            proto: if addr.is_ipv4() { 1 } else { 58 },
+            sport: 0,
+            table: dp.reply_table,
+            priority: dp.rule_priority,
+        },
+    ]
+}
+
+/// What `cmds` will need once applied: the objects of the services and real servers they
+/// add or change. Added before the engine applies them, so that no packet of a new real
+/// server's first flow (its SYN-ACK) goes around the TUN.
+pub fn ahead(
+    cfg: &Config,
+    cmds: &[rvs_core::command::Command],
+    local: &BTreeSet<IpAddr>,
+) -> BTreeSet<NetObject> {
+    use rvs_core::command::Command;
+    let mut s = BTreeSet::new();
+    for c in cmds {
+        match c {
+            Command::AddService(c) | Command::EditService(c) => {
+                s.extend(service_objects(cfg, &c.key, local));
             }
-            s.insert(NetObject::Rule {
-                src: d.addr,
-                proto,
-                sport: if proto == 0 { 0 } else { d.port },
-                table: dp.reply_table,
-                priority: dp.rule_priority,
-            });
-            // ICMP errors the real server sends about a flow (port unreachable, too big)
-            // must be translated back too; other ICMP goes through the daemon unchanged.
-            s.insert(NetObject::Rule {
-                src: d.addr,
-                proto: if d.addr.is_ipv4() { 1 } else { 58 },
-                sport: 0,
-                table: dp.reply_table,
-                priority: dp.rule_priority,
-            });
+            Command::AddDest(k, d) | Command::EditDest(k, d) => {
+                s.extend(dest_objects(cfg, k, d.addr, d.port, d.fwd));
+            }
+            _ => {}
         }
     }
     s
@@ -350,6 +461,10 @@ fn rule_base(v6: bool, table: u32, priority: u32) -> RuleMessage {
     m
 }
 
+fn one_port(p: u16) -> RulePortRange {
+    RulePortRange { start: p, end: p }
+}
+
 /// The netlink message of a rule object (`None` for the other objects).
 fn rule_message(o: &NetObject) -> Option<RuleMessage> {
     let ipproto = |p: u8| RuleAttribute::IpProtocol(IpProtocol::from(p as i32));
@@ -369,13 +484,26 @@ fn rule_message(o: &NetObject) -> Option<RuleMessage> {
             }
             if *sport != 0 {
                 m.attributes
-                    .push(RuleAttribute::SourcePortRange(RulePortRange {
-                        start: *sport,
-                        end: *sport,
-                    }));
+                    .push(RuleAttribute::SourcePortRange(one_port(*sport)));
             }
             m
         }
+        NetObject::LocalRule {
+            dst,
+            proto,
+            dport,
+            table,
+            priority,
+        } => {
+            let mut m = rule_base(dst.is_ipv6(), *table, *priority);
+            m.header.dst_len = host_prefix(*dst);
+            m.attributes.push(RuleAttribute::Destination(*dst));
+            m.attributes.push(ipproto(*proto));
+            m.attributes
+                .push(RuleAttribute::DestinationPortRange(one_port(*dport)));
+            m
+        }
+        NetObject::LocalTable { v6, priority } => rule_base(*v6, 255, *priority),
         NetObject::TunRule { v6, iif, priority } => {
             let mut m = rule_base(*v6, 254, *priority);
             m.attributes.push(RuleAttribute::Iifname(iif.clone()));
@@ -410,6 +538,21 @@ fn rule_message(o: &NetObject) -> Option<RuleMessage> {
         _ => return None,
     };
     Some(m)
+}
+
+/// The kernel's own `0: from all lookup local` rule.
+fn default_local_rule(v6: bool) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = rtnetlink::packet_route::rule::RuleAction::ToTable;
+    m.header.table = 255;
+    m.attributes.push(RuleAttribute::Table(255));
+    m.attributes.push(RuleAttribute::Priority(0));
+    m
 }
 
 fn route_message(dst: IpAddr, prefix: u8, table: u32, ifindex: u32) -> io::Result<RouteMessage> {
@@ -607,29 +750,8 @@ impl Net {
         self.save();
     }
 
-    /// Adds the objects of `want` that are missing and removes the dynamic ones (VIP routes
-    /// in `main`, rules) that are no longer wanted.
-    pub async fn reconcile(&mut self, want: &BTreeSet<NetObject>) -> io::Result<()> {
-        let dynamic = |o: &NetObject| {
-            matches!(
-                o,
-                NetObject::Rule { .. } | NetObject::Route { table: 254, .. }
-            )
-        };
-        let stale: Vec<NetObject> = self
-            .added
-            .iter()
-            .filter(|o| dynamic(o) && !want.contains(o))
-            .cloned()
-            .collect();
-        for o in stale {
-            if let Err(e) = self.del(&o).await {
-                tracing::warn!("netlink: removing {o}: {e}");
-            }
-            tracing::info!("netlink: removed {o}");
-            self.added.retain(|x| *x != o);
-            self.save();
-        }
+    /// Adds the objects of `want` that are missing, removing nothing.
+    pub async fn add_missing(&mut self, want: &BTreeSet<NetObject>) -> io::Result<()> {
         let mut first_err = None;
         for o in want {
             if self.added.contains(o) {
@@ -649,6 +771,66 @@ impl Net {
         }
     }
 
+    /// Adds the objects of `want` that are missing and removes the dynamic ones (VIP routes
+    /// in `main`, rules) that are no longer wanted.
+    pub async fn reconcile(&mut self, want: &BTreeSet<NetObject>) -> io::Result<()> {
+        let dynamic = |o: &NetObject| {
+            matches!(
+                o,
+                NetObject::Rule { .. }
+                    | NetObject::Route { table: 254, .. }
+                    | NetObject::LocalRule { .. }
+                    | NetObject::LocalTable { .. }
+            )
+        };
+        let stale: Vec<NetObject> = self
+            .added
+            .iter()
+            .filter(|o| dynamic(o) && !want.contains(o))
+            .cloned()
+            .collect();
+        for o in stale {
+            if let Err(e) = self.del(&o).await {
+                tracing::warn!("netlink: removing {o}: {e}");
+            }
+            tracing::info!("netlink: removed {o}");
+            self.added.retain(|x| *x != o);
+            self.save();
+        }
+        self.add_missing(want).await
+    }
+
+    async fn add_rule(&self, m: RuleMessage, o: &NetObject) -> io::Result<()> {
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = m;
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_exists(&e) => Ok(()),
+            Err(e) => Err(nl_err(&o.to_string(), e)),
+        }
+    }
+
+    /// The node's own addresses (every interface but the TUN device).
+    pub async fn local_addresses(&self) -> io::Result<BTreeSet<IpAddr>> {
+        let mut list = self.handle.address().get().execute();
+        let mut out = BTreeSet::new();
+        while let Some(m) = list
+            .try_next()
+            .await
+            .map_err(|e| nl_err("list addresses", e))?
+        {
+            if m.header.index == self.ifindex {
+                continue;
+            }
+            for a in &m.attributes {
+                if let AddressAttribute::Local(x) | AddressAttribute::Address(x) = a {
+                    out.insert(*x);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn add(&self, o: &NetObject) -> io::Result<()> {
         let r = match o {
             NetObject::Addr { addr, prefix } => {
@@ -662,13 +844,26 @@ impl Net {
                 let m = route_message(*dst, *prefix, *table, self.ifindex)?;
                 self.handle.route().add(m).execute().await
             }
-            NetObject::Rule { .. } | NetObject::TunRule { .. } | NetObject::FixedRule { .. } => {
+            NetObject::Rule { .. }
+            | NetObject::TunRule { .. }
+            | NetObject::FixedRule { .. }
+            | NetObject::LocalRule { .. } => {
                 let Some(m) = rule_message(o) else {
                     return Ok(());
                 };
                 let mut req = self.handle.rule().add();
                 *req.message_mut() = m;
                 req.execute().await
+            }
+            NetObject::LocalTable { v6, priority } => {
+                // The new place first, then away from 0: `local` is never missing.
+                self.add_rule(rule_base(*v6, 255, *priority), o).await?;
+                self.handle
+                    .rule()
+                    .del(default_local_rule(*v6))
+                    .execute()
+                    .await
+                    .or_else(|e| if is_gone(&e) { Ok(()) } else { Err(e) })
             }
             NetObject::Sysctl { path, value, .. } => return write_sysctl(path, value),
         };
@@ -715,11 +910,24 @@ impl Net {
                     .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
                 self.handle.route().del(m).execute().await
             }
-            NetObject::Rule { .. } | NetObject::TunRule { .. } | NetObject::FixedRule { .. } => {
-                match rule_message(o) {
-                    Some(m) => self.handle.rule().del(m).execute().await,
-                    None => Ok(()),
-                }
+            NetObject::Rule { .. }
+            | NetObject::TunRule { .. }
+            | NetObject::FixedRule { .. }
+            | NetObject::LocalRule { .. } => match rule_message(o) {
+                Some(m) => self.handle.rule().del(m).execute().await,
+                None => Ok(()),
+            },
+            NetObject::LocalTable { v6, priority } => {
+                // Back at 0 first, then away from the moved place.
+                let mut back = default_local_rule(*v6);
+                back.attributes
+                    .push(RuleAttribute::Protocol(RouteProtocol::Kernel));
+                self.add_rule(back, o).await?;
+                self.handle
+                    .rule()
+                    .del(rule_base(*v6, 255, *priority))
+                    .execute()
+                    .await
             }
             NetObject::Sysctl { path, old, .. } => {
                 if old.is_empty() {
@@ -803,7 +1011,7 @@ port = 5353
         for (c, _) in cfg.commands() {
             e.apply(rvs_core::Instant::ZERO, c).unwrap();
         }
-        let got: Vec<String> = desired(&cfg, &e.services())
+        let got: Vec<String> = desired(&cfg, &e.services(), &BTreeSet::new())
             .iter()
             .map(|o| o.to_string())
             .collect();

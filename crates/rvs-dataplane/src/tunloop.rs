@@ -13,6 +13,7 @@
 //! Per packet this costs one `read` system call, no allocation, and one copy each way between
 //! the kernel and user space; the output's system calls are one `sendmmsg` per batch.
 
+use std::collections::HashSet;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use rvs_control::Config;
 use rvs_control::config::{Running, describe, diff};
 use rvs_control::proto::{Request, Response};
 use rvs_core::profile::Profile;
+use rvs_core::service::ServiceKey;
 use tokio::sync::oneshot;
 use tun_rs::{DeviceBuilder, SyncDevice};
 
@@ -70,6 +72,8 @@ pub enum CtlMsg {
         cfg: Box<Config>,
         /// The profile given on the command line (overrides the file's).
         profile: Option<Profile>,
+        /// Services another driver owns, which the file's diff leaves alone.
+        owned: Arc<HashSet<ServiceKey>>,
         /// Lines describing what changed, or an error.
         reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
@@ -145,11 +149,13 @@ impl CtlHandle {
         &self,
         cfg: Config,
         profile: Option<Profile>,
+        owned: Arc<HashSet<ServiceKey>>,
     ) -> Result<Vec<String>, String> {
         let (tx, rx) = oneshot::channel();
         let msg = CtlMsg::Reload {
             cfg: Box::new(cfg),
             profile,
+            owned,
             reply: tx,
         };
         if !self.send(msg) {
@@ -403,6 +409,7 @@ pub fn apply_config(
     d: &mut Driver,
     cfg: &Config,
     profile: Option<Profile>,
+    owned: &HashSet<ServiceKey>,
 ) -> Result<Vec<String>, String> {
     let now = d.now();
     let e = &mut d.engine;
@@ -412,6 +419,7 @@ pub fn apply_config(
             services: &services,
             timeouts: e.timeouts(),
             sysctls: e.sysctls(),
+            owned_elsewhere: owned,
         },
         cfg,
     );
@@ -447,9 +455,10 @@ fn serve(d: &mut Driver, sink: Option<&mut SocketSink>, m: CtlMsg) -> bool {
         CtlMsg::Reload {
             cfg,
             profile,
+            owned,
             reply,
         } => {
-            let _ = reply.send(apply_config(d, &cfg, profile));
+            let _ = reply.send(apply_config(d, &cfg, profile, &owned));
             true
         }
         CtlMsg::SetRouted(r) => {

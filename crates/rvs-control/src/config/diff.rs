@@ -2,11 +2,12 @@
 //! real servers that did not change are not touched (their connections survive).
 
 use core::net::IpAddr;
+use std::collections::HashSet;
 
 use rvs_core::command::{Command, Timeouts};
 use rvs_core::dest::DestConfig;
-use rvs_core::service::ServiceConfig;
-use rvs_core::snapshot::{DestView, ServiceView};
+use rvs_core::service::{ServiceConfig, ServiceKey};
+use rvs_core::snapshot::ServiceView;
 use rvs_core::sysctl::Sysctls;
 
 use super::Config;
@@ -20,22 +21,89 @@ pub struct Running<'a> {
     pub timeouts: Timeouts,
     /// `Engine::sysctls()`.
     pub sysctls: &'a Sysctls,
+    /// Services another driver owns (the Kubernetes driver's): the file's diff neither
+    /// removes nor edits them.
+    pub owned_elsewhere: &'a HashSet<ServiceKey>,
 }
 
-fn same_service(v: &ServiceView, c: &ServiceConfig) -> bool {
-    v.scheduler == c.scheduler
-        && v.flags == c.flags
-        && v.timeout == c.timeout
-        && v.netmask == c.netmask
-        && v.pe_name == c.pe_name
+/// A virtual service with its real servers: what a file or a driver wants, or what a running
+/// engine has ([`VirtualServer::from_view`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualServer {
+    /// The service.
+    pub cfg: ServiceConfig,
+    /// Its real servers.
+    pub dests: Vec<DestConfig>,
 }
 
-fn same_dest(v: &DestView, c: &DestConfig) -> bool {
-    v.fwd == c.fwd
-        && v.weight == c.weight
-        && v.u_threshold == c.u_threshold
-        && v.l_threshold == c.l_threshold
-        && v.tunnel == c.tunnel
+impl VirtualServer {
+    /// What a running service is, without its counters.
+    pub fn from_view(v: &ServiceView) -> VirtualServer {
+        VirtualServer {
+            cfg: ServiceConfig {
+                key: v.key,
+                scheduler: v.scheduler.clone(),
+                flags: v.flags,
+                timeout: v.timeout,
+                netmask: v.netmask,
+                pe_name: v.pe_name.clone(),
+            },
+            dests: v
+                .dests
+                .iter()
+                .map(|d| DestConfig {
+                    addr: d.addr,
+                    port: d.port,
+                    fwd: d.fwd,
+                    weight: d.weight,
+                    u_threshold: d.u_threshold,
+                    l_threshold: d.l_threshold,
+                    tunnel: d.tunnel,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The commands that turn one service from `have` into `want` (both of the same key; `None`:
+/// absent), appended to `out`: `DelService`; or `AddService` and its `AddDest`s; or an
+/// `EditService` (a complete object) only if a setting changed, then `DelDest` for real
+/// servers no longer wanted, `EditDest` for changed ones, `AddDest` for new ones. Nothing when
+/// they are the same, so that the connections of what did not change are never touched.
+pub fn diff_service(
+    have: Option<&VirtualServer>,
+    want: Option<&VirtualServer>,
+    out: &mut Vec<Command>,
+) {
+    match (have, want) {
+        (None, None) => {}
+        (Some(h), None) => out.push(Command::DelService(h.cfg.key)),
+        (None, Some(w)) => {
+            out.push(Command::AddService(w.cfg.clone()));
+            out.extend(w.dests.iter().map(|d| Command::AddDest(w.cfg.key, *d)));
+        }
+        (Some(h), Some(w)) => {
+            let key = w.cfg.key;
+            if h.cfg != w.cfg {
+                out.push(Command::EditService(w.cfg.clone()));
+            }
+            let find = |v: &[DestConfig], a: IpAddr, p: u16| {
+                v.iter().find(|d| d.addr == a && d.port == p).copied()
+            };
+            for d in &h.dests {
+                if find(&w.dests, d.addr, d.port).is_none() {
+                    out.push(Command::DelDest(key, d.addr, d.port));
+                }
+            }
+            for d in &w.dests {
+                match find(&h.dests, d.addr, d.port) {
+                    Some(x) if x == *d => {}
+                    Some(_) => out.push(Command::EditDest(key, *d)),
+                    None => out.push(Command::AddDest(key, *d)),
+                }
+            }
+        }
+    }
 }
 
 /// The commands that turn `running` into `desired`, in the order to apply them:
@@ -44,10 +112,8 @@ fn same_dest(v: &DestView, c: &DestConfig) -> bool {
 ///    removals below);
 /// 2. the timeouts, if any differs (`--set` with 0 for those that stay);
 /// 3. `DelService` for services the file no longer lists (their connections drain as the
-///    profile says);
-/// 4. per service of the file, in file order: `AddService` and its `AddDest`s if it is new;
-///    otherwise `EditService` (a complete object) only if a setting changed, then `DelDest`
-///    for real servers no longer listed, `EditDest` for changed ones, `AddDest` for new ones.
+///    profile says), except those [`Running::owned_elsewhere`];
+/// 4. per service of the file, in file order, [`diff_service`].
 ///
 /// Services and real servers that did not change produce no command.
 pub fn diff(running: &Running<'_>, desired: &Config) -> Vec<Command> {
@@ -72,37 +138,23 @@ pub fn diff(running: &Running<'_>, desired: &Config) -> Vec<Command> {
         }));
     }
     for v in running.services {
-        if !desired.services.iter().any(|s| s.cfg.key == v.key) {
+        if !running.owned_elsewhere.contains(&v.key)
+            && !desired.services.iter().any(|s| s.cfg.key == v.key)
+        {
             out.push(Command::DelService(v.key));
         }
     }
     for s in &desired.services {
-        let key = s.cfg.key;
-        let Some(v) = running.services.iter().find(|v| v.key == key) else {
-            out.push(Command::AddService(s.cfg.clone()));
-            out.extend(s.dests.iter().map(|d| Command::AddDest(key, *d)));
-            continue;
+        let have = running
+            .services
+            .iter()
+            .find(|v| v.key == s.cfg.key)
+            .map(VirtualServer::from_view);
+        let want = VirtualServer {
+            cfg: s.cfg.clone(),
+            dests: s.dests.clone(),
         };
-        if !same_service(v, &s.cfg) {
-            out.push(Command::EditService(s.cfg.clone()));
-        }
-        let wanted = |a: IpAddr, p: u16| s.dests.iter().find(|d| d.addr == a && d.port == p);
-        for d in &v.dests {
-            if wanted(d.addr, d.port).is_none() {
-                out.push(Command::DelDest(key, d.addr, d.port));
-            }
-        }
-        for d in &s.dests {
-            match v
-                .dests
-                .iter()
-                .find(|x| x.addr == d.addr && x.port == d.port)
-            {
-                Some(x) if same_dest(x, d) => {}
-                Some(_) => out.push(Command::EditDest(key, *d)),
-                None => out.push(Command::AddDest(key, *d)),
-            }
-        }
+        diff_service(have.as_ref(), Some(&want), &mut out);
     }
     out
 }

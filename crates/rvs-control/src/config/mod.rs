@@ -52,6 +52,7 @@
 //! lists, including what `rvs adm` added at run time.
 
 mod diff;
+mod kubernetes;
 mod raw;
 
 use std::fmt;
@@ -65,8 +66,9 @@ use rvs_core::service::ServiceConfig;
 use rvs_core::sysctl::Sysctls;
 use rvs_core::{Engine, EngineConfig, Instant};
 
-pub use diff::{Running, describe, diff};
-pub use raw::default_conn_max;
+pub use diff::{Running, VirtualServer, describe, diff, diff_service};
+pub use kubernetes::{EndpointPolicy, KubernetesSection};
+pub use raw::{SCHED_FLAGS, default_conn_max, sched_flag};
 
 /// An error in a config file: where and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,6 +220,8 @@ pub struct Config {
     pub dataplane: DataplaneSection,
     /// `[[service]]`s in file order.
     pub services: Vec<ServiceEntry>,
+    /// `[kubernetes]`: the node's service proxy is on.
+    pub kubernetes: Option<KubernetesSection>,
     /// Lines of the sections and fields that need a restart to change (for reload errors).
     restart_origins: Vec<(&'static str, Origin)>,
 }
@@ -326,7 +330,7 @@ impl Config {
     pub fn restart_needed(&self, running: &Config) -> Option<ConfigError> {
         let e = (&self.engine, &running.engine);
         let d = (&self.dataplane, &running.dataplane);
-        let changed: [(&str, bool); 5] = [
+        let changed: [(&str, bool); 6] = [
             ("engine.conn_max", e.0.conn_max != e.1.conn_max),
             (
                 "engine.conn_tab_bits",
@@ -338,6 +342,7 @@ impl Config {
                 e.0.fullnat_addrs != e.1.fullnat_addrs,
             ),
             ("dataplane", d.0 != d.1),
+            ("kubernetes", self.kubernetes != running.kubernetes),
         ];
         let (name, _) = changed.into_iter().find(|(_, c)| *c)?;
         let origin = self

@@ -31,6 +31,8 @@ struct RawConfig {
     dataplane: Option<Spanned<RawDataplane>>,
     #[serde(default)]
     service: Vec<RawService>,
+    #[serde(default)]
+    kubernetes: Option<Spanned<super::kubernetes::RawKubernetes>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +107,19 @@ struct RawDest {
     l_threshold: Option<Spanned<u32>>,
 }
 
+/// The scheduler flags a service may name.
+pub const SCHED_FLAGS: &str = "flag-1, flag-2, flag-3, sh-fallback, sh-port, mh-fallback, mh-port";
+
+/// The bit of a scheduler flag by its ipvsadm name (`sh-port`, `mh-fallback`, `flag-3`, ...).
+pub fn sched_flag(name: &str) -> Option<u32> {
+    Some(match name {
+        "flag-1" | "sh-fallback" | "mh-fallback" => ServiceFlags::SCHED1,
+        "flag-2" | "sh-port" | "mh-port" => ServiceFlags::SCHED2,
+        "flag-3" => ServiceFlags::SCHED3,
+        _ => return None,
+    })
+}
+
 /// Line and column (from 1) of a byte offset.
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
@@ -133,7 +148,7 @@ fn key_on_line(text: &str, line: usize) -> String {
     }
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
 }
@@ -147,7 +162,7 @@ impl Ctx<'_> {
             field: field.into(),
         }
     }
-    fn err<T>(
+    pub(super) fn err<T>(
         &self,
         s: &Spanned<T>,
         field: impl Into<String>,
@@ -164,7 +179,7 @@ impl Ctx<'_> {
     }
 }
 
-fn ip(c: &Ctx, s: &Spanned<String>, field: &str) -> Result<IpAddr, ConfigError> {
+pub(super) fn ip(c: &Ctx, s: &Spanned<String>, field: &str) -> Result<IpAddr, ConfigError> {
     s.get_ref()
         .trim()
         .trim_matches(|c| c == '[' || c == ']')
@@ -172,7 +187,11 @@ fn ip(c: &Ctx, s: &Spanned<String>, field: &str) -> Result<IpAddr, ConfigError> 
         .map_err(|_| c.err(s, field, format!("'{}' is not an IP address", s.get_ref())))
 }
 
-fn prefix(c: &Ctx, s: &Spanned<String>, field: &str) -> Result<(IpAddr, u8), ConfigError> {
+pub(super) fn prefix(
+    c: &Ctx,
+    s: &Spanned<String>,
+    field: &str,
+) -> Result<(IpAddr, u8), ConfigError> {
     let bad = || c.err(s, field, format!("'{}' is not ADDRESS/PREFIX", s.get_ref()));
     let (a, p) = s.get_ref().split_once('/').ok_or_else(bad)?;
     let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
@@ -334,6 +353,15 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let rd = rd.map(|s| s.get_ref());
     let dataplane = dataplane(&c, rd)?;
 
+    // [kubernetes]
+    let kubernetes = match &raw.kubernetes {
+        Some(k) => {
+            restart_origins.push(("kubernetes", c.origin(k, "kubernetes")));
+            Some(super::kubernetes::section(&c, k.get_ref())?)
+        }
+        None => None,
+    };
+
     // [[service]]
     let mut services = Vec::with_capacity(raw.service.len());
     for (i, s) in raw.service.iter().enumerate() {
@@ -347,6 +375,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         timeouts,
         dataplane,
         services,
+        kubernetes,
         restart_origins,
     })
 }
@@ -653,13 +682,12 @@ fn service(c: &Ctx, i: usize, s: &RawService) -> Result<ServiceEntry, ConfigErro
         };
     }
     for fl in &s.sched_flags {
-        let bit = match fl.get_ref().as_str() {
-            "flag-1" | "sh-fallback" | "mh-fallback" => ServiceFlags::SCHED1,
-            "flag-2" | "sh-port" | "mh-port" => ServiceFlags::SCHED2,
-            "flag-3" => ServiceFlags::SCHED3,
-            other => {
-                return Err(c.err(fl, f("sched_flags"), format!("unknown scheduler flag '{other}' (flag-1, flag-2, flag-3, sh-fallback, sh-port, mh-fallback, mh-port)")));
-            }
+        let Some(bit) = sched_flag(fl.get_ref()) else {
+            return Err(c.err(
+                fl,
+                f("sched_flags"),
+                format!("unknown scheduler flag '{}' ({SCHED_FLAGS})", fl.get_ref()),
+            ));
         };
         cfg.flags.0 |= bit;
     }

@@ -85,6 +85,7 @@ fn diff_of(e: &Engine, cfg: &Config) -> Vec<Command> {
             services: &services,
             timeouts: e.timeouts(),
             sysctls: e.sysctls(),
+            owned_elsewhere: &Default::default(),
         },
         cfg,
     )
