@@ -4,6 +4,7 @@
 
 mod adm;
 mod cli;
+mod kube;
 mod lab;
 mod man;
 mod sysctl;
@@ -35,16 +36,19 @@ fn main() {
         }
         Cmd::Daemon(a) => {
             cli::init_logging();
-            rvs_dataplane::run(rvs_dataplane::DaemonOptions {
-                config: a.config,
-                profile: a.profile,
-                takeover: match a.takeover {
-                    None => rvs_dataplane::daemon::Takeover::No,
-                    Some(cli::TakeoverMode::Always) => rvs_dataplane::daemon::Takeover::Always,
-                    Some(cli::TakeoverMode::Auto) => rvs_dataplane::daemon::Takeover::Auto,
+            rvs_dataplane::run_with(
+                rvs_dataplane::DaemonOptions {
+                    config: a.config,
+                    profile: a.profile,
+                    takeover: match a.takeover {
+                        None => rvs_dataplane::daemon::Takeover::No,
+                        Some(cli::TakeoverMode::Always) => rvs_dataplane::daemon::Takeover::Always,
+                        Some(cli::TakeoverMode::Auto) => rvs_dataplane::daemon::Takeover::Auto,
+                    },
+                    stay: a.stay,
                 },
-                stay: a.stay,
-            })
+                vec![kube::attach()],
+            )
         }
         Cmd::Adm(a) => {
             let mut v = vec!["rvs adm".to_string()];
