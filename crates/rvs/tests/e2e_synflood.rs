@@ -16,7 +16,7 @@ const PORT: u16 = 80;
 /// `conn_max`; spoofed sources routed back into the client namespace.
 fn start(tag: &str, conn_max: u32) -> Env {
     let services = service("tcp", false, PORT, "rr", "masq", &[1, 1, 1]);
-    let env = Env::start_config(tag, 3, PORT, |sock| {
+    let env = Env::start_config(tag, 3, PORT, |_, sock| {
         config_text(sock, "safe", &services)
             .replace("conn_max = 65536", &format!("conn_max = {conn_max}"))
     });

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod deb;
+pub mod kube;
+pub mod load;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -114,24 +116,25 @@ impl Env {
         dp: &str,
         services: &str,
     ) -> Env {
-        Env::start_config(tag, n_rs, port, |sock| {
+        Env::start_config(tag, n_rs, port, |_, sock| {
             config_text_dp(sock, profile, dp, services)
         })
     }
 
-    /// [`Env::start`] with the whole config text, made from the admin socket's path.
+    /// [`Env::start`] with the whole config text, made from the topology and the admin
+    /// socket's path (before the daemon starts).
     pub fn start_config(
         tag: &str,
         n_rs: usize,
         port: u16,
-        config: impl FnOnce(&std::path::Path) -> String,
+        config: impl FnOnce(&Topology, &std::path::Path) -> String,
     ) -> Env {
         let mut t = Topology::new(tag, n_rs).expect("topology");
         t.start_decap(RVS).expect("decapsulators");
         let dir = t.lab.dir().to_path_buf();
         let sock = dir.join("rvs.sock");
         let cfg = dir.join("rvs.toml");
-        std::fs::write(&cfg, config(&sock)).unwrap();
+        std::fs::write(&cfg, config(&t, &sock)).unwrap();
         for i in 0..n_rs {
             let ns = t.rs[i].clone();
             let name = format!("rs{}", i + 1);
