@@ -19,6 +19,8 @@
 //! | rule `iif TUN lookup main priority rule_priority-1` (IPv4 and IPv6) | what the daemon writes back into the kernel is routed by the main table, never steered into the TUN again |
 //! | rule `fwmark output_mark lookup main priority rule_priority-1` (packet or raw output; IPv4 and IPv6) | the same for what the daemon sends on its raw sockets, which carry `SO_MARK` = `output_mark` |
 //! | rule `iif lo to 169.254.0.0/16` (`fe80::/10`) `lookup main priority rule_priority-1` (packet or raw output) | the director's link-local ICMP stays out of the rule below |
+//! | rule `to ADDR ipproto P dport PORT lookup reply_table priority 90`, one per virtual service on one of the host's own addresses (a Kubernetes NodePort); the `local` table's rule moved from priority 0 to 100 while any exists | the host's kernel would deliver them locally |
+//! | with `rule_priority` below 100 (a Kubernetes node's default, 60): the `local` table moved to 100, and rules `iif lo`, `iif TUN`, `fwmark output_mark` `lookup local priority rule_priority-2` | replies to a host-network client of a ClusterIP are steered into the TUN before local delivery; the host's own traffic and what the daemon hands back to a local address are still delivered locally |
 //! | rule `iif lo ipproto icmp` (`ipv6-icmp`) `lookup reply_table priority rule_priority` (packet or raw output) | ICMP errors the director's own kernel raises about packets the daemon forwarded (host unreachable when a real server's neighbour does not resolve) are translated back to the virtual service, as the kernel IPVS does on its LOCAL_OUT hook; the director's other ICMP to non-local destinations passes through the daemon unchanged |
 //!
 //! Besides netlink, two files under `/proc/sys` are written: `net.ipv4.conf.TUN.rp_filter` = 0, or 2 when
@@ -270,6 +272,16 @@ pub fn desired(
             s.insert(route(*a));
         }
     }
+    if dp.rule_priority < LOCAL_TABLE_PRIORITY {
+        for v6 in [false, true] {
+            if dp.tun_addrs.iter().any(|(a, _)| a.is_ipv6() == v6) {
+                s.insert(NetObject::LocalTable {
+                    v6,
+                    priority: LOCAL_TABLE_PRIORITY,
+                });
+            }
+        }
+    }
     for svc in services {
         s.extend(service_objects(cfg, &svc.key, local));
         for d in &svc.dests {
@@ -439,6 +451,33 @@ pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<N
             priority,
         },
     ]
+}
+
+/// When the reply rules come before the `local` table (`rule_priority` below
+/// [`LOCAL_TABLE_PRIORITY`], a Kubernetes node's default), `lookup local` first for what must
+/// still be delivered locally: the host's own traffic (`iif lo`), and what the daemon
+/// writes back (`iif TUN`) or sends (`fwmark`) to one of the host's addresses, such as a
+/// reply translated back to a host-network client of a ClusterIP.
+pub fn local_first_rules(v6: bool, cfg: &Config) -> Vec<NetObject> {
+    let dp = &cfg.dataplane;
+    let p = dp.rule_priority.saturating_sub(2);
+    let rule = |fwmark: u32, iif: Option<String>| NetObject::FixedRule {
+        v6,
+        fwmark,
+        iif,
+        proto: 0,
+        to: None,
+        table: 255,
+        priority: p,
+    };
+    let mut v = vec![
+        rule(0, Some("lo".into())),
+        rule(0, Some(dp.tun_name.clone())),
+    ];
+    if dp.output != rvs_control::config::Output::Tun {
+        v.push(rule(dp.output_mark, None));
+    }
+    v
 }
 
 /// A rule of rvs (routing protocol [`RTPROT_RVS`]) that looks up `table` at `priority`; the
@@ -735,6 +774,9 @@ impl Net {
                         cfg.dataplane.rule_priority,
                     ));
                 }
+                if cfg.dataplane.rule_priority < LOCAL_TABLE_PRIORITY {
+                    fixed.extend(local_first_rules(v6, cfg));
+                }
             }
         }
         for o in fixed {
@@ -969,6 +1011,18 @@ pub fn state_file_for(socket: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// `desired` for a config's own services, as text.
+    fn desired_of(cfg: &Config, local: &BTreeSet<IpAddr>) -> Vec<String> {
+        let mut e = rvs_core::Engine::new(cfg.engine_config(None));
+        for (c, _) in cfg.commands() {
+            e.apply(rvs_core::Instant::ZERO, c).unwrap();
+        }
+        desired(cfg, &e.services(), local)
+            .iter()
+            .map(|o| o.to_string())
+            .collect()
+    }
+
     #[test]
     fn prefixes() {
         let a: IpAddr = "10.255.255.2".parse().unwrap();
@@ -1007,14 +1061,7 @@ addr = "10.2.1.2"
 port = 5353
 "#;
         let cfg = Config::parse(Path::new("t.toml"), text).unwrap();
-        let mut e = rvs_core::Engine::new(cfg.engine_config(None));
-        for (c, _) in cfg.commands() {
-            e.apply(rvs_core::Instant::ZERO, c).unwrap();
-        }
-        let got: Vec<String> = desired(&cfg, &e.services(), &BTreeSet::new())
-            .iter()
-            .map(|o| o.to_string())
-            .collect();
+        let got = desired_of(&cfg, &BTreeSet::new());
         assert_eq!(
             got,
             vec![
@@ -1024,6 +1071,48 @@ port = 5353
                 "rule from 10.2.1.2 ipproto 1 lookup 100 priority 900",
                 "rule from 10.2.1.2 ipproto 6 sport 80 lookup 100 priority 900",
                 "rule from 10.2.1.2 ipproto 17 sport 5353 lookup 100 priority 900",
+            ]
+        );
+    }
+
+    /// A Kubernetes node: the reply rules come before the `local` table, which moves to
+    /// 100; a service on a node address gets a rule at 90 instead of a route.
+    #[test]
+    fn on_a_kubernetes_node_replies_and_node_ports_come_before_the_local_table() {
+        let text = r#"
+[dataplane]
+tun_addrs = ["10.255.255.1/24"]
+reply_table = 100
+[kubernetes]
+node_name = "n"
+[[service]]
+vip = "10.96.0.10"
+port = 80
+[[service]]
+vip = "192.0.2.10"
+port = 30080
+"#;
+        let cfg = Config::parse(Path::new("t.toml"), text).unwrap();
+        assert_eq!(cfg.dataplane.rule_priority, 60);
+        let got = desired_of(&cfg, &BTreeSet::from(["192.0.2.10".parse().unwrap()]));
+        assert_eq!(
+            got,
+            vec![
+                "route 10.96.0.10/32 table 254",
+                "rule to 192.0.2.10 ipproto 6 dport 30080 lookup 100 priority 90",
+                "rule lookup local moved from priority 0 to 100",
+            ]
+        );
+        let first: Vec<String> = local_first_rules(false, &cfg)
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            first,
+            vec![
+                "rule iif lo lookup 255 priority 58",
+                "rule iif rvs0 lookup 255 priority 58",
+                "rule fwmark 0x7373 lookup 255 priority 58",
             ]
         );
     }

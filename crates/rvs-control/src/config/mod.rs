@@ -49,7 +49,8 @@
 //! Sysctls and timeouts are declarative: a knob not in the file takes its kernel default on
 //! load and on every reload (a value set at run time with `rvs sysctl` is reset by a reload).
 //! Services and real servers are declarative too: a reload removes what the file no longer
-//! lists, including what `rvs adm` added at run time.
+//! lists, including what `rvs adm` added at run time, but not the services an attached driver
+//! owns (the `[kubernetes]` section's, [`KubernetesSection`]).
 
 mod diff;
 mod kubernetes;
@@ -68,7 +69,7 @@ use rvs_core::{Engine, EngineConfig, Instant};
 
 pub use diff::{Running, VirtualServer, describe, diff, diff_service};
 pub use kubernetes::{EndpointPolicy, KubernetesSection};
-pub use raw::{SCHED_FLAGS, default_conn_max, sched_flag};
+pub use raw::{KUBERNETES_RULE_PRIORITY, SCHED_FLAGS, default_conn_max, sched_flag};
 
 /// An error in a config file: where and what.
 #[derive(Clone, Debug, PartialEq, Eq)]

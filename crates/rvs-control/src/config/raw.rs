@@ -107,6 +107,10 @@ struct RawDest {
     l_threshold: Option<Spanned<u32>>,
 }
 
+/// The default `rule_priority` with a `[kubernetes]` section (below the `local` table's
+/// moved place; see `rvs_dataplane::netlink`).
+pub const KUBERNETES_RULE_PRIORITY: u32 = 60;
+
 /// The scheduler flags a service may name.
 pub const SCHED_FLAGS: &str = "flag-1, flag-2, flag-3, sh-fallback, sh-port, mh-fallback, mh-port";
 
@@ -351,7 +355,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         restart_origins.push(("dataplane", c.origin(s, "dataplane")));
     }
     let rd = rd.map(|s| s.get_ref());
-    let dataplane = dataplane(&c, rd)?;
+    let mut dataplane = dataplane(&c, rd)?;
 
     // [kubernetes]
     let kubernetes = match &raw.kubernetes {
@@ -361,6 +365,12 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         None => None,
     };
+
+    // A node's service proxy: replies come before the `local` table, so that a host-network
+    // client (kubelet, a hostNetwork pod) reaching a ClusterIP gets its replies translated.
+    if kubernetes.is_some() && rd.and_then(|d| d.rule_priority).is_none() {
+        dataplane.rule_priority = KUBERNETES_RULE_PRIORITY;
+    }
 
     // [[service]]
     let mut services = Vec::with_capacity(raw.service.len());
