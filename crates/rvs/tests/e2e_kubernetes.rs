@@ -397,7 +397,7 @@ fn rvs_kubernetes_access(path: &str) -> bool {
 /// `10.1.0.1:30080`. With `externalTrafficPolicy: Cluster` the pod sees the node's full-NAT
 /// address (kube-proxy masquerades, so replies come back through the node); with `Local`
 /// it sees the client's own address, and only this node's pod serves. The ClusterIP works
-/// beside them. Deleting the Service releases the port (connection refused by the node).
+/// beside them, from pods on this node and another, and from the node itself. Deleting the Service releases the port (connection refused by the node).
 #[test]
 fn node_ports_on_the_node_address_with_both_traffic_policies() {
     let _g = serial();
@@ -413,6 +413,7 @@ metadata: {{name: {name}, namespace: default}}
 spec:
   type: NodePort
   externalTrafficPolicy: {policy}
+  internalTrafficPolicy: {policy}
   clusterIP: 10.96.0.{}
   ports: [{{name: tcp, port: 80, protocol: TCP, nodePort: {np}}}]
 ---
@@ -484,4 +485,75 @@ endpoints:
         .connect(sa("10.1.0.1".parse().unwrap(), 30081))
         .expect_err("released");
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+}
+
+/// A restart of rvs itself on a Kubernetes node loses nothing (issue 14 with issue 13): a
+/// new daemon takes over the running one under load (`--takeover`, as a DaemonSet update
+/// with `--takeover=auto --stay` does), its driver lists the API again and its first sync
+/// finds the adopted state right: no command. The health port moves to the new daemon, and
+/// it applies the next change.
+#[test]
+fn a_takeover_on_a_kubernetes_node_keeps_every_flow_and_reprograms_nothing() {
+    let _g = serial();
+    if skip("a_takeover_on_a_kubernetes_node_keeps_every_flow_and_reprograms_nothing") {
+        return;
+    }
+    let objects = format!(
+        "{}\n---\n{}",
+        web_service(""),
+        web_slice(&[(1, Pod::Ready), (2, Pod::Ready), (3, Pod::Ready)])
+    );
+    let mut node = Node::start("k8stake", 3, "safe", &objects);
+    node.wait_listing("programmed", |l| real_servers(l, &vs_tcp()).len() == 3);
+    let load = Load::start_to(&node.env, sa(cluster_ip(), 80));
+    std::thread::sleep(Duration::from_secs(1));
+    let lb = node.env.t.lb.clone();
+    let cfg = node.env.cfg.to_string_lossy().to_string();
+    node.env
+        .t
+        .lab
+        .spawn(
+            &lb,
+            "daemon2",
+            &[rvs_bin(), "daemon", "--config", &cfg, "--takeover"],
+            &[("RUST_LOG", "info")],
+        )
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while node.env.t.lab.running("daemon") {
+        assert!(
+            Instant::now() < end,
+            "the old daemon did not hand over:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The new daemon's first sync.
+    let end = Instant::now() + Duration::from_secs(10);
+    let first_sync = loop {
+        let log = node.env.t.lab.log("daemon2");
+        if let Some(l) = log.lines().find(|l| l.contains("sync: ")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < end, "no sync in the new daemon:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(first_sync.contains(" 0 commands"), "{first_sync}");
+    let h = node.get_until("http://127.0.0.1:10256/healthz", "HTTP/1.1 200");
+    assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    node.api
+        .apply_yaml(&web_slice(&[
+            (1, Pod::Ready),
+            (2, Pod::Ready),
+            (3, Pod::Terminating),
+        ]))
+        .unwrap();
+    node.wait_listing("a change applied by the new daemon", |l| {
+        real_servers(l, &vs_tcp()) == ["10.2.1.2:80 1", "10.2.2.2:80 1", "10.2.3.2:80 0"]
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let r = load.finish();
+    eprintln!("takeover on a Kubernetes node: {r}\nfirst sync: {first_sync}");
+    assert_eq!((r.failed, r.slow, r.broken), (0, 0, 0), "{r}");
+    assert_eq!(r.udp_lost, 0, "{r}");
 }
