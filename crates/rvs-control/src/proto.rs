@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use rvs_core::EngineCounters;
 use rvs_core::command::{AdmError, Command, Timeouts};
 use rvs_core::profile::Profile;
+use rvs_core::service::ServiceKey;
 use rvs_core::snapshot::{ConnView, InfoView, ServiceView, TotalsView};
+use std::net::IpAddr;
 
 /// Default path of the admin socket.
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvs.sock";
@@ -21,6 +23,9 @@ pub const SOCKET_ENV: &str = "RVS_SOCKET";
 /// Longest line the daemon accepts for a request (a request is small; a restore sends one
 /// command per request).
 pub const MAX_REQUEST_LINE: usize = 1 << 20;
+
+/// Allowed source prefixes per service ([`Request::SetSourceRanges`]).
+pub type SourceRanges = Vec<(ServiceKey, Vec<(IpAddr, u8)>)>;
 
 /// One request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +57,11 @@ pub enum Request {
     Reload,
     /// The whole state (what `/state` shows).
     State,
+    /// Replaces the data plane's source filter: new packets to each service key are
+    /// accepted only from these prefixes (a Kubernetes LoadBalancer's
+    /// `loadBalancerSourceRanges`); others are dropped and counted (`source_range`). Not part
+    /// of the engine's state: the driver that sets it sets it again after a takeover.
+    SetSourceRanges(SourceRanges),
 }
 
 /// One response.

@@ -7,6 +7,7 @@
 //! `synth`), hands the result to a [`Sink`], then drains [`Engine::poll_output`]. It does no
 //! I/O itself, so tests drive it with a `Vec` sink; the TUN loop is in [`crate::tunloop`].
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rvs_control::proto::{DataplaneStats, Request, Response, StateView};
@@ -49,11 +50,13 @@ pub enum DpDrop {
     WriteFailed,
     /// No tunnel source address of the real server's family is configured.
     NoTunnelSource,
+    /// The source is outside the service's allowed ranges ([`Request::SetSourceRanges`]).
+    SourceRange,
 }
 
 impl DpDrop {
     /// Every reason, in counter order.
-    pub const ALL: [DpDrop; 9] = [
+    pub const ALL: [DpDrop; 10] = [
         DpDrop::DirectRouteOnTun,
         DpDrop::LocalOnTun,
         DpDrop::BypassOnTun,
@@ -63,6 +66,7 @@ impl DpDrop {
         DpDrop::TunnelTooBig,
         DpDrop::WriteFailed,
         DpDrop::NoTunnelSource,
+        DpDrop::SourceRange,
     ];
     /// Metric label.
     pub fn as_str(self) -> &'static str {
@@ -76,6 +80,7 @@ impl DpDrop {
             DpDrop::TunnelTooBig => "tunnel_too_big",
             DpDrop::WriteFailed => "write_failed",
             DpDrop::NoTunnelSource => "no_tunnel_source",
+            DpDrop::SourceRange => "source_range",
         }
     }
 }
@@ -139,6 +144,9 @@ pub struct Driver {
     epoch: std::time::Instant,
     dr_logged: bool,
     full_logged: bool,
+    /// Allowed source prefixes per (protocol, address, port) of a service; empty: no
+    /// filter (the packet path then pays one `is_empty` test).
+    source_ranges: HashMap<(u8, IpAddr, u16), Vec<(IpAddr, u8)>>,
 }
 
 impl Driver {
@@ -152,6 +160,20 @@ impl Driver {
             epoch: std::time::Instant::now(),
             dr_logged: false,
             full_logged: false,
+            source_ranges: HashMap::new(),
+        }
+    }
+
+    /// Whether `meta` may pass the source filter.
+    fn source_allowed(&self, meta: &PacketMeta) -> bool {
+        match self
+            .source_ranges
+            .get(&(meta.protocol, meta.dst, meta.dport))
+        {
+            None => true,
+            Some(r) => r
+                .iter()
+                .any(|(net, len)| crate::netlink::in_prefix(meta.src, *net, *len)),
         }
     }
 
@@ -213,6 +235,10 @@ impl Driver {
             }
         };
         let len = (meta.len as usize).min(pkt.len());
+        if !self.source_ranges.is_empty() && !self.source_allowed(&meta) {
+            self.drop(DpDrop::SourceRange);
+            return;
+        }
         match self.engine.handle_packet(now, &meta) {
             Decision::Forward(f) => match f.xmit {
                 Xmit::Nat { src, dst } => match rewrite::nat(&mut pkt[..len], src, dst) {
@@ -442,6 +468,18 @@ impl Driver {
             }
             Request::State => Response::State(Box::new(self.state())),
             Request::Reload => Response::Error("reload is served by the control thread".into()),
+            Request::SetSourceRanges(v) => {
+                self.source_ranges = v
+                    .into_iter()
+                    .filter_map(|(k, r)| match k {
+                        rvs_core::service::ServiceKey::Addr { proto, addr, port } => {
+                            Some(((proto.ipproto(), addr, port), r))
+                        }
+                        rvs_core::service::ServiceKey::Fwmark { .. } => None,
+                    })
+                    .collect();
+                Response::Done
+            }
         }
     }
 

@@ -396,7 +396,7 @@ pub fn render(s: &StateView) -> String {
     }
     let dd = f.counter(
         "rvs_dataplane_dropped_packets",
-        "Packets the data plane dropped after the engine's decision, by reason",
+        "Packets the data plane dropped (by its source filter, or after the engine's decision), by reason",
     );
     for (r, n) in &dp.dropped {
         dd.get_or_create(&l(&[("reason", r)])).inc_by(*n);
