@@ -18,6 +18,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use rvs_control::config::KubernetesSection;
+use rvs_control::proto::SourceRanges;
 use rvs_core::command::{AdmError, Command};
 use rvs_core::service::ServiceKey;
 use rvs_core::snapshot::ServiceView;
@@ -52,6 +53,11 @@ pub trait Target: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Option<AdmError>>, String>> + Send;
     /// The services this driver owns, which a config reload leaves alone.
     fn set_owned(&self, keys: HashSet<ServiceKey>);
+    /// Replaces the data plane's source filter (`Request::SetSourceRanges`).
+    fn set_source_ranges(
+        &self,
+        ranges: SourceRanges,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// The daemon's own metrics (text format, without `# EOF`), appended to kube-proxy's on
     /// the metrics port.
     fn metrics(&self) -> impl Future<Output = String> + Send;
@@ -300,6 +306,12 @@ pub async fn run<T: Target>(
         let r = proxier.sync(running.as_deref());
         for (key, p) in &r.problems {
             tracing::warn!(service = %key, reason = p.reason, "{}", p.message);
+        }
+        if let Some(ranges) = proxier.take_source_ranges() {
+            if let Err(e) = target.set_source_ranges(ranges).await {
+                tracing::error!("source ranges: {e}");
+                proxier.resync();
+            }
         }
         let now_owned = proxier.owned_keys();
         // Until the commands are in, a reload must leave the old and the new ones alone.

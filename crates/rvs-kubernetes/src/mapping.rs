@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use rvs_control::config::{EndpointPolicy, VirtualServer, sched_flag};
+use rvs_control::proto::SourceRanges;
 use rvs_core::dest::{DestConfig, ForwardMethod};
 use rvs_core::sched;
 use rvs_core::service::{Protocol, ServiceConfig, ServiceFlags, ServiceKey};
@@ -104,6 +105,9 @@ pub struct Mapped {
     pub no_local: [bool; 2],
     /// Endpoints that are terminating and still carry weight (compat's fallback).
     pub terminating_weighted: usize,
+    /// `loadBalancerSourceRanges`: the prefixes each LoadBalancer-IP virtual server accepts
+    /// new packets from (enforced by the data plane's source filter).
+    pub source_ranges: SourceRanges,
 }
 
 fn problem(v: &mut Vec<Problem>, reason: &'static str, message: String) {
@@ -433,17 +437,40 @@ pub fn map_service(svc: &Service, slices: &[&EndpointSlice], s: &Settings) -> Ma
             });
         }
     }
-    if spec
-        .load_balancer_source_ranges
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-        && !lb_ips.is_empty()
-    {
-        problem(
-            &mut m.problems,
-            "unsupported",
-            "loadBalancerSourceRanges is not enforced by rvs yet: the load balancer IPs accept every source".into(),
-        );
+    let ranges = spec.load_balancer_source_ranges.as_deref().unwrap_or(&[]);
+    if !ranges.is_empty() && !lb_ips.is_empty() {
+        let mut allowed = Vec::new();
+        for r in ranges {
+            match cidr(r) {
+                Some(p) => allowed.push(p),
+                None => problem(
+                    &mut m.problems,
+                    "bad_field",
+                    format!("loadBalancerSourceRanges entry {r:?} is not ADDRESS/PREFIX; skipped"),
+                ),
+            }
+        }
+        // With no valid range left, nothing is allowed (never every source).
+        for vs in &m.vss {
+            if let ServiceKey::Addr { addr, .. } = vs.cfg.key {
+                if lb_ips.contains(&addr) {
+                    m.source_ranges.push((vs.cfg.key, allowed.clone()));
+                }
+            }
+        }
     }
     m
+}
+
+/// `ADDRESS/PREFIX` (a plain address is a host prefix).
+fn cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let s = s.trim();
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a: IpAddr = s.parse().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    (l <= if a.is_ipv4() { 32 } else { 128 }).then_some((a, l))
 }

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use rvs_control::config::{EndpointPolicy, KubernetesSection, VirtualServer, diff_service};
+use rvs_control::proto::SourceRanges;
 use rvs_core::command::Command;
 use rvs_core::service::ServiceKey;
 use rvs_core::snapshot::ServiceView;
@@ -119,6 +120,8 @@ pub struct Proxier {
     health: BTreeMap<ObjKey, HealthCheck>,
     terminating_weighted: BTreeMap<ObjKey, usize>,
     no_local: BTreeMap<ObjKey, [bool; 2]>,
+    source_ranges: BTreeMap<ObjKey, SourceRanges>,
+    ranges_changed: bool,
     triggers: Vec<String>,
     counters: Counters,
 }
@@ -174,6 +177,8 @@ impl Proxier {
             health: BTreeMap::new(),
             terminating_weighted: BTreeMap::new(),
             no_local: BTreeMap::new(),
+            source_ranges: BTreeMap::new(),
+            ranges_changed: true,
             triggers: Vec::new(),
             counters: Counters::default(),
         };
@@ -360,6 +365,16 @@ impl Proxier {
         self.owner.len()
     }
 
+    /// The whole source filter (`loadBalancerSourceRanges` of every Service) when it changed
+    /// since the last call (and at the first): send it before the sync's commands, so that a
+    /// new LoadBalancer IP never accepts every source.
+    pub fn take_source_ranges(&mut self) -> Option<SourceRanges> {
+        if !std::mem::take(&mut self.ranges_changed) {
+            return None;
+        }
+        Some(self.source_ranges.values().flatten().cloned().collect())
+    }
+
     /// The trigger times ([`ANN_TRIGGER_TIME`]) of the slices changed since the last call, as
     /// written (RFC 3339); take them after the sync that programmed them.
     pub fn take_triggers(&mut self) -> Vec<String> {
@@ -371,6 +386,7 @@ impl Proxier {
     pub fn resync(&mut self) {
         self.all_dirty = true;
         self.against_running = true;
+        self.ranges_changed = true;
     }
 
     /// Whether the next sync needs the engine's listing ([`Proxier::sync`]'s `running`).
@@ -382,10 +398,13 @@ impl Proxier {
         self.health.remove(k);
         self.terminating_weighted.remove(k);
         self.no_local.remove(k);
+        let ranges = self.source_ranges.remove(k);
         let Some(svc) = self.services.get(k) else {
+            self.ranges_changed |= ranges.is_some();
             return (Vec::new(), Vec::new());
         };
         if mapping::ignored(svc, &self.settings).is_some() {
+            self.ranges_changed |= ranges.is_some();
             return (Vec::new(), Vec::new());
         }
         let slices: Vec<&EndpointSlice> = self
@@ -405,6 +424,11 @@ impl Proxier {
         }
         if m.no_local != [false; 2] {
             self.no_local.insert(k.clone(), m.no_local);
+        }
+        let new_ranges = (!m.source_ranges.is_empty()).then(|| m.source_ranges.clone());
+        self.ranges_changed |= new_ranges != ranges;
+        if let Some(r) = new_ranges {
+            self.source_ranges.insert(k.clone(), r);
         }
         (m.vss, m.problems)
     }

@@ -366,6 +366,38 @@ status:
     );
 }
 
+/// `loadBalancerSourceRanges` become the source filter of the LoadBalancer IPs only (not
+/// the ClusterIP, externalIPs or NodePorts); sent when they change, and emptied when the
+/// Service goes.
+#[test]
+fn load_balancer_source_ranges() {
+    let lb = r#"
+metadata: {name: lb, namespace: ns1}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.30
+  externalIPs: [203.0.113.9]
+  loadBalancerSourceRanges: [10.0.0.0/8, "bad"]
+  ports: [{port: 80, nodePort: 30081}]
+status: {loadBalancer: {ingress: [{ip: 203.0.113.5}]}}
+"#;
+    let mut r = Rig::new(section(EndpointPolicy::Safe));
+    r.list(&[lb], &[]);
+    let res = r.p.sync(Some(&[]));
+    assert!(res.problems.iter().any(|(_, p)| p.reason == "bad_field"));
+    let ranges = r.p.take_source_ranges().expect("first sync sends them");
+    assert_eq!(ranges.len(), 1);
+    assert_eq!(ranges[0].0.to_string(), "TCP 203.0.113.5:80");
+    assert_eq!(ranges[0].1, [("10.0.0.0".parse().unwrap(), 8)]);
+    assert!(
+        r.p.take_source_ranges().is_none(),
+        "unchanged: nothing to send"
+    );
+    r.p.on_service(Event::Delete(yaml(lb)));
+    r.p.sync(None);
+    assert_eq!(r.p.take_source_ranges(), Some(vec![]));
+}
+
 /// Test plan 8: `sessionAffinity: ClientIP` is persistence with the API's default timeout
 /// (10800 s) or the given one; switching it off edits the virtual server in place.
 #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use rvs_control::proto::{Request, Response};
+use rvs_control::proto::{Request, Response, SourceRanges};
 use rvs_core::command::{AdmError, Command};
 use rvs_core::service::ServiceKey;
 use rvs_core::snapshot::ServiceView;
@@ -33,6 +33,14 @@ impl rvs_kubernetes::Target for Daemon {
 
     fn set_owned(&self, keys: HashSet<ServiceKey>) {
         self.0.set_owned(keys);
+    }
+
+    async fn set_source_ranges(&self, ranges: SourceRanges) -> Result<(), String> {
+        match self.0.call(Request::SetSourceRanges(ranges)).await {
+            Response::Done => Ok(()),
+            Response::Error(e) => Err(e),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
     }
 
     async fn metrics(&self) -> String {

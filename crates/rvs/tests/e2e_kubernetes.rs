@@ -557,3 +557,135 @@ fn a_takeover_on_a_kubernetes_node_keeps_every_flow_and_reprograms_nothing() {
     assert_eq!((r.failed, r.slow, r.broken), (0, 0, 0), "{r}");
     assert_eq!(r.udp_lost, 0, "{r}");
 }
+
+/// LoadBalancer IPs and externalIPs routed to the node (test plan 7): the ingress IP with
+/// `ipMode: VIP` serves, `ipMode: Proxy` gets nothing, an externalIP serves; and
+/// `loadBalancerSourceRanges` is enforced: a client outside the ranges is dropped (as
+/// kube-proxy's firewall chain drops it), counted, while the externalIP still serves it.
+#[test]
+fn load_balancer_ips_external_ips_and_source_ranges() {
+    let _g = serial();
+    if skip("load_balancer_ips_external_ips_and_source_ranges") {
+        return;
+    }
+    let lb = |ranges: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: lb, namespace: default}}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.90
+  externalIPs: [203.0.113.9]
+  loadBalancerSourceRanges: [{ranges}]
+  ports: [{{name: tcp, port: 80, protocol: TCP, nodePort: 30090}}]
+status:
+  loadBalancer:
+    ingress: [{{ip: 203.0.113.5}}, {{ip: 203.0.113.6, ipMode: Proxy}}]
+"#
+        )
+    };
+    let slice = r#"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: lb-1, namespace: default, labels: {kubernetes.io/service-name: lb}}
+addressType: IPv4
+ports: [{name: tcp, port: 80, protocol: TCP}]
+endpoints: [{addresses: [10.2.1.2], nodeName: node0}]
+"#;
+    let node = Node::start(
+        "k8slb",
+        1,
+        "safe",
+        &format!("{}\n---\n{slice}", lb("10.1.0.0/24")),
+    );
+    node.wait_listing("LoadBalancer", |l| {
+        l.contains("TCP  203.0.113.5:80") && l.contains("TCP  203.0.113.9:80")
+    });
+    assert!(
+        !node.listing().contains("203.0.113.6"),
+        "ipMode Proxy: no virtual server"
+    );
+    let try_connect = |ip: &str| {
+        let to = sa(ip.parse().unwrap(), 80);
+        node.env
+            .t
+            .lab
+            .in_netns(&node.env.t.client, move || {
+                let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1))?;
+                ask(&mut s, "x")
+            })
+            .unwrap()
+    };
+    assert!(try_connect("203.0.113.5").unwrap().starts_with("rs1"));
+    assert!(try_connect("203.0.113.9").unwrap().starts_with("rs1"));
+    // The client is now outside the ranges.
+    node.api.apply_yaml(&lb("192.0.2.0/24")).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match try_connect("203.0.113.5") {
+            Err(e) => {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut,
+                    "dropped, not refused: {e}"
+                );
+                break;
+            }
+            Ok(_) => assert!(Instant::now() < end, "the ranges were not applied"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        try_connect("203.0.113.9").unwrap().starts_with("rs1"),
+        "externalIPs have no ranges"
+    );
+    let m = metrics(&node.env);
+    assert!(
+        m.contains("rvs_dataplane_dropped_packets_total{reason=\"source_range\"}"),
+        "{m}"
+    );
+}
+
+/// Session affinity (test plan 8, upstream's "should have session affinity work for service
+/// with type clusterIP" and "should be able to switch session affinity"): with
+/// `sessionAffinity: ClientIP` 15 connections in a row reach one pod; switched to `None`,
+/// several pods answer; back to `ClientIP`, one again.
+#[test]
+fn session_affinity_sticks_and_switches() {
+    let _g = serial();
+    if skip("session_affinity_sticks_and_switches") {
+        return;
+    }
+    let sticky = "  sessionAffinity: ClientIP\n";
+    let objects = format!(
+        "{}\n---\n{}",
+        web_service(sticky),
+        web_slice(&[(1, Pod::Ready), (2, Pod::Ready), (3, Pod::Ready)])
+    );
+    let node = Node::start("k8saff", 3, "safe", &objects);
+    let persistent = |l: &str| {
+        l.lines()
+            .any(|x| x.starts_with(&vs_tcp()) && x.contains("persistent 10800"))
+    };
+    node.wait_listing("affinity", |l| {
+        persistent(l) && real_servers(l, &vs_tcp()).len() == 3
+    });
+    let pods = || -> std::collections::BTreeSet<String> {
+        (0..15)
+            .map(|_| {
+                let mut c = node.env.connect(sa(cluster_ip(), 80)).expect("connect");
+                let a = ask(&mut c, "x").expect("answer");
+                a.split(' ').next().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(pods().len(), 1, "ClientIP: one pod for 15 connections");
+    node.api.apply_yaml(&web_service("")).unwrap();
+    node.wait_listing("affinity off", |l| !persistent(l));
+    assert!(pods().len() >= 2, "None: several pods");
+    node.api.apply_yaml(&web_service(sticky)).unwrap();
+    node.wait_listing("affinity on", persistent);
+    assert_eq!(pods().len(), 1, "ClientIP again");
+}
