@@ -35,6 +35,8 @@ pub struct DaemonOptions {
     /// After handing over to a new daemon, stay (idle) until SIGTERM or SIGINT instead of
     /// exiting.
     pub stay: bool,
+    /// Command-line settings over the file's (at start and on every reload).
+    pub overrides: rvs_control::config::Overrides,
 }
 
 /// Whether `rvs daemon` takes over from a running daemon.
@@ -178,9 +180,12 @@ impl Control {
     /// Reloads the config file: validated whole first; applied as a diff; the running state
     /// is untouched on any error.
     async fn reload(&self) -> Response {
-        let path = self.cfg.lock().await.path.clone();
+        let (path, overrides) = {
+            let c = self.cfg.lock().await;
+            (c.path.clone(), c.overrides.clone())
+        };
         let new = match Config::load(&path) {
-            Ok(c) => c,
+            Ok(c) => c.with_overrides(overrides),
             Err(e) => {
                 tracing::error!("reload refused: {e}");
                 return Response::Error(e.to_string());
@@ -308,7 +313,7 @@ pub fn run(opts: DaemonOptions) -> i32 {
 /// [`run`], with drivers started once the daemon runs.
 pub fn run_with(opts: DaemonOptions, attach: Vec<Attach>) -> i32 {
     let cfg = match Config::load(&opts.config) {
-        Ok(c) => c,
+        Ok(c) => c.with_overrides(opts.overrides.clone()),
         Err(e) => {
             eprintln!("rvs daemon: {e}");
             return 2;

@@ -832,3 +832,19 @@ fn node_eligibility_and_zone() {
     assert!(r.p.pending());
     assert_eq!(r.p.sync(None).recomputed, 1);
 }
+
+/// The watches' label selector: kube-proxy's by default; with a proxy name, only the
+/// Services labelled for it (headless ones still excluded).
+#[test]
+fn label_selector_of_the_watches() {
+    let mut k = KubernetesSection::default();
+    assert_eq!(
+        rvs_kubernetes::driver::label_selector(&k),
+        "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+    );
+    k.service_proxy_name = Some("rvs".into());
+    assert_eq!(
+        rvs_kubernetes::driver::label_selector(&k),
+        "service.kubernetes.io/service-proxy-name=rvs,!service.kubernetes.io/headless"
+    );
+}

@@ -73,6 +73,15 @@ pub struct DaemonArgs {
     /// becomes the unit's main process (MAINPID=).
     #[arg(long, requires = "takeover")]
     pub background: bool,
+    /// Be this Kubernetes node's service proxy (as a `[kubernetes]` section with its
+    /// defaults does, when the file has none): watch Services and EndpointSlices, program
+    /// kube-proxy's IPVS mapping.
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// Handle only the Services labelled `service.kubernetes.io/service-proxy-name=NAME`
+    /// (implies --kubernetes; overrides `kubernetes.service_proxy_name`).
+    #[arg(long, value_name = "NAME")]
+    pub service_proxy_name: Option<String>,
 }
 
 /// `--takeover` and `--takeover=auto`.

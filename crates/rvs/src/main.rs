@@ -46,6 +46,10 @@ fn main() {
                         Some(cli::TakeoverMode::Auto) => rvs_dataplane::daemon::Takeover::Auto,
                     },
                     stay: a.stay,
+                    overrides: rvs_control::config::Overrides {
+                        kubernetes: a.kubernetes,
+                        service_proxy_name: a.service_proxy_name,
+                    },
                 },
                 vec![kube::attach()],
             )

@@ -223,8 +223,23 @@ pub struct Config {
     pub services: Vec<ServiceEntry>,
     /// `[kubernetes]`: the node's service proxy is on.
     pub kubernetes: Option<KubernetesSection>,
+    /// What the command line overrides ([`Config::with_overrides`]), kept for reloads.
+    pub overrides: Overrides,
+    /// Whether the file sets `dataplane.rule_priority`.
+    rule_priority_given: bool,
     /// Lines of the sections and fields that need a restart to change (for reload errors).
     restart_origins: Vec<(&'static str, Origin)>,
+}
+
+/// Settings given on the command line (`rvs daemon --kubernetes`,
+/// `--service-proxy-name`) that override the file's, at start and on every reload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Turn the Kubernetes service proxy on (a `[kubernetes]` section with its defaults
+    /// when the file has none).
+    pub kubernetes: bool,
+    /// `kubernetes.service_proxy_name` (implies `kubernetes`).
+    pub service_proxy_name: Option<String>,
 }
 
 /// The timeouts of a fresh engine (the kernel's: TCP 900 s, FIN 120 s, UDP 300 s).
@@ -243,6 +258,21 @@ impl Config {
             message: format!("cannot read the config file: {e}"),
         })?;
         Config::parse(path, &text)
+    }
+
+    /// The config with the command line's overrides applied.
+    pub fn with_overrides(mut self, o: Overrides) -> Config {
+        if (o.kubernetes || o.service_proxy_name.is_some()) && self.kubernetes.is_none() {
+            self.kubernetes = Some(KubernetesSection::default());
+            if !self.rule_priority_given {
+                self.dataplane.rule_priority = KUBERNETES_RULE_PRIORITY;
+            }
+        }
+        if let (Some(n), Some(k)) = (&o.service_proxy_name, &mut self.kubernetes) {
+            k.service_proxy_name = Some(n.clone());
+        }
+        self.overrides = o;
+        self
     }
 
     /// Validates the text of a file; `path` is only used in messages.

@@ -386,6 +386,8 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         dataplane,
         services,
         kubernetes,
+        overrides: Default::default(),
+        rule_priority_given: rd.and_then(|d| d.rule_priority).is_some(),
         restart_origins,
     })
 }

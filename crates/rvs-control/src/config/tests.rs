@@ -498,3 +498,44 @@ fn inert_sysctls_set_away_from_their_default_are_named() {
     assert!(notes[0].contains("pmtu_disc = 0"), "{notes:?}");
     assert!(notes[0].contains("no effect"), "{notes:?}");
 }
+
+/// `rvs daemon --kubernetes` / `--service-proxy-name`: a `[kubernetes]` section with its
+/// defaults when the file has none, the Kubernetes rule priority unless the file sets one,
+/// and the proxy name over the file's.
+#[test]
+fn command_line_overrides_turn_the_service_proxy_on() {
+    let plain = Config::parse(Path::new("a.toml"), "").unwrap();
+    assert!(plain.kubernetes.is_none());
+    assert_eq!(plain.dataplane.rule_priority, 7373);
+    let k = plain.clone().with_overrides(Overrides {
+        kubernetes: true,
+        service_proxy_name: None,
+    });
+    assert_eq!(k.kubernetes, Some(KubernetesSection::default()));
+    assert_eq!(k.dataplane.rule_priority, KUBERNETES_RULE_PRIORITY);
+    let named = plain.with_overrides(Overrides {
+        kubernetes: false,
+        service_proxy_name: Some("rvs".into()),
+    });
+    assert_eq!(
+        named.kubernetes.unwrap().service_proxy_name.as_deref(),
+        Some("rvs")
+    );
+    let given = Config::parse(Path::new("b.toml"), "[dataplane]\nrule_priority = 500\n")
+        .unwrap()
+        .with_overrides(Overrides {
+            kubernetes: true,
+            service_proxy_name: None,
+        });
+    assert_eq!(given.dataplane.rule_priority, 500);
+    // A [kubernetes] section with a bad field names it.
+    let e = Config::parse(
+        Path::new("c.toml"),
+        "[kubernetes]\nendpoint_policy = \"fast\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (2, "kubernetes.endpoint_policy")
+    );
+}
