@@ -59,7 +59,15 @@ struct Control {
     owned: std::sync::Mutex<Arc<HashSet<ServiceKey>>>,
     /// The prefixes the packet thread was last told are routed into the TUN.
     routed: std::sync::Mutex<Vec<(std::net::IpAddr, u8)>>,
+    /// A driver's batch was applied: the removal of what it no longer needs (a full
+    /// reconcile, whose cost grows with the whole table) waits for [`RECONCILE_DELAY`], so
+    /// that a stream of changes pays for one.
+    reconcile_due: tokio::sync::Notify,
 }
+
+/// See [`Control::reconcile_due`]. What a change adds is added before it applies
+/// ([`Control::prepare`]); only removals wait.
+const RECONCILE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A driver started with the daemon (the Kubernetes one): it gets an [`Admin`] handle and
 /// runs until it returns (an error stops the daemon) or the daemon stops.
@@ -229,7 +237,11 @@ impl Control {
                     }
                     Request::Batch(cmds) => {
                         self.prepare(cmds).await;
-                        true
+                        let r = self.ctl.call(req).await;
+                        if matches!(&r, Response::Batch(v) if v.iter().any(Option::is_none)) {
+                            self.reconcile_due.notify_one();
+                        }
+                        return r;
                     }
                     _ => false,
                 };
@@ -808,6 +820,7 @@ async fn run_daemon(
         net: Mutex::new(net),
         owned: std::sync::Mutex::new(Arc::new(HashSet::new())),
         routed: std::sync::Mutex::new(Vec::new()),
+        reconcile_due: tokio::sync::Notify::new(),
     });
     if let Err(e) = control.reconcile().await {
         tracing::error!("netlink: {e}");
@@ -855,6 +868,18 @@ async fn run_daemon(
         tracing::warn!("{n}");
     }
 
+    let reconciler = {
+        let c = control.clone();
+        tokio::spawn(async move {
+            loop {
+                c.reconcile_due.notified().await;
+                tokio::time::sleep(RECONCILE_DELAY).await;
+                if let Err(e) = c.reconcile().await {
+                    tracing::error!("netlink after a change: {e}");
+                }
+            }
+        })
+    };
     let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let drivers: Vec<_> = attach
         .into_iter()
@@ -903,6 +928,7 @@ async fn run_daemon(
     for d in drivers {
         d.abort();
     }
+    reconciler.abort();
     if let Some(t) = resolver {
         t.abort();
     }

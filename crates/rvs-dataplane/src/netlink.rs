@@ -96,6 +96,9 @@ pub enum NetObject {
     FixedRule {
         /// IPv6 family.
         v6: bool,
+        /// Source prefix to match (`reply_prefixes`).
+        #[serde(default)]
+        from: Option<(IpAddr, u8)>,
         /// Firewall mark to match (0: any).
         fwmark: u32,
         /// Input interface to match (`lo`: locally generated packets).
@@ -173,6 +176,7 @@ impl std::fmt::Display for NetObject {
             ),
             NetObject::FixedRule {
                 v6,
+                from,
                 fwmark,
                 iif,
                 proto,
@@ -181,6 +185,9 @@ impl std::fmt::Display for NetObject {
                 priority,
             } => {
                 write!(f, "rule {}", if *v6 { "(IPv6) " } else { "" })?;
+                if let Some((a, l)) = from {
+                    write!(f, "from {a}/{l} ")?;
+                }
                 if *fwmark != 0 {
                     write!(f, "fwmark {fwmark:#x} ")?;
                 }
@@ -326,10 +333,15 @@ fn dest_objects(
     port: u16,
     fwd: ForwardMethod,
 ) -> Vec<NetObject> {
-    if fwd != ForwardMethod::Masq {
+    let dp = &cfg.dataplane;
+    if fwd != ForwardMethod::Masq
+        || dp
+            .reply_prefixes
+            .iter()
+            .any(|(n, l)| in_prefix(addr, *n, *l))
+    {
         return Vec::new();
     }
-    let dp = &cfg.dataplane;
     let proto = match key {
         ServiceKey::Addr { proto, .. } => proto.ipproto(),
         ServiceKey::Fwmark { .. } => 0,
@@ -425,6 +437,7 @@ pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<N
     vec![
         NetObject::FixedRule {
             v6,
+            from: None,
             fwmark: mark,
             iif: None,
             proto: 0,
@@ -434,6 +447,7 @@ pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<N
         },
         NetObject::FixedRule {
             v6,
+            from: None,
             fwmark: 0,
             iif: lo.clone(),
             proto: 0,
@@ -443,6 +457,7 @@ pub fn local_icmp_rules(v6: bool, mark: u32, table: u32, priority: u32) -> Vec<N
         },
         NetObject::FixedRule {
             v6,
+            from: None,
             fwmark: 0,
             iif: lo,
             proto: if v6 { 58 } else { 1 },
@@ -463,6 +478,7 @@ pub fn local_first_rules(v6: bool, cfg: &Config) -> Vec<NetObject> {
     let p = dp.rule_priority.saturating_sub(2);
     let rule = |fwmark: u32, iif: Option<String>| NetObject::FixedRule {
         v6,
+        from: None,
         fwmark,
         iif,
         proto: 0,
@@ -550,6 +566,7 @@ fn rule_message(o: &NetObject) -> Option<RuleMessage> {
         }
         NetObject::FixedRule {
             v6,
+            from,
             fwmark,
             iif,
             proto,
@@ -558,6 +575,10 @@ fn rule_message(o: &NetObject) -> Option<RuleMessage> {
             priority,
         } => {
             let mut m = rule_base(*v6, *table, *priority);
+            if let Some((a, l)) = from {
+                m.header.src_len = *l;
+                m.attributes.push(RuleAttribute::Source(*a));
+            }
             if *fwmark != 0 {
                 m.attributes.push(RuleAttribute::FwMark(*fwmark));
                 m.attributes.push(RuleAttribute::FwMask(u32::MAX));
@@ -777,6 +798,24 @@ impl Net {
                 if cfg.dataplane.rule_priority < LOCAL_TABLE_PRIORITY {
                     fixed.extend(local_first_rules(v6, cfg));
                 }
+                // Replies of the real servers inside `reply_prefixes`: one rule per prefix.
+                for p in cfg
+                    .dataplane
+                    .reply_prefixes
+                    .iter()
+                    .filter(|(n, _)| n.is_ipv6() == v6)
+                {
+                    fixed.push(NetObject::FixedRule {
+                        v6,
+                        from: Some(*p),
+                        fwmark: 0,
+                        iif: None,
+                        proto: 0,
+                        to: None,
+                        table: self.table,
+                        priority: cfg.dataplane.rule_priority,
+                    });
+                }
             }
         }
         for o in fixed {
@@ -792,20 +831,44 @@ impl Net {
         self.save();
     }
 
-    /// Adds the objects of `want` that are missing, removing nothing.
+    /// Adds the objects of `want` that are missing, removing nothing. The state file lists
+    /// them before the kernel has them (a crash in between leaves a superset, which the next
+    /// start removes harmlessly) and is written once, however many there are.
     pub async fn add_missing(&mut self, want: &BTreeSet<NetObject>) -> io::Result<()> {
+        let have: std::collections::HashSet<&NetObject> = self.added.iter().collect();
+        let new: Vec<NetObject> = want.iter().filter(|o| !have.contains(o)).cloned().collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let base = self.added.len();
+        self.added.extend(new.iter().cloned());
+        self.save();
         let mut first_err = None;
-        for o in want {
-            if self.added.contains(o) {
-                continue;
-            }
+        let mut failed = std::collections::HashSet::new();
+        for o in &new {
             match self.add(o).await {
-                Ok(()) => self.push(o.clone()),
+                Ok(()) => tracing::debug!("netlink: added {o}"),
                 Err(e) => {
                     tracing::error!("netlink: adding {o}: {e}");
+                    failed.insert(o.clone());
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        if new.len() <= 8 {
+            for o in new.iter().filter(|o| !failed.contains(*o)) {
+                tracing::info!("netlink: added {o}");
+            }
+        } else {
+            tracing::info!("netlink: added {} objects", new.len() - failed.len());
+        }
+        if !failed.is_empty() {
+            let mut i = 0;
+            self.added.retain(|o| {
+                i += 1;
+                i <= base || !failed.contains(o)
+            });
+            self.save();
         }
         match first_err {
             Some(e) => Err(e),
@@ -825,18 +888,26 @@ impl Net {
                     | NetObject::LocalTable { .. }
             )
         };
-        let stale: Vec<NetObject> = self
+        let stale: std::collections::HashSet<NetObject> = self
             .added
             .iter()
             .filter(|o| dynamic(o) && !want.contains(o))
             .cloned()
             .collect();
-        for o in stale {
-            if let Err(e) = self.del(&o).await {
-                tracing::warn!("netlink: removing {o}: {e}");
+        if !stale.is_empty() {
+            // Newest first, as the teardown.
+            for o in self.added.iter().rev().filter(|o| stale.contains(*o)) {
+                if let Err(e) = self.del(o).await {
+                    tracing::warn!("netlink: removing {o}: {e}");
+                }
+                if stale.len() <= 8 {
+                    tracing::info!("netlink: removed {o}");
+                }
             }
-            tracing::info!("netlink: removed {o}");
-            self.added.retain(|x| *x != o);
+            if stale.len() > 8 {
+                tracing::info!("netlink: removed {} objects", stale.len());
+            }
+            self.added.retain(|o| !stale.contains(o));
             self.save();
         }
         self.add_missing(want).await

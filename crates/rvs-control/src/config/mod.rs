@@ -160,6 +160,11 @@ pub struct DataplaneSection {
     pub http_listen: Option<SocketAddr>,
     /// Routing table of the reply-steering rules.
     pub reply_table: u32,
+    /// Real servers inside these prefixes have their replies steered by one rule per
+    /// prefix (`from PREFIX`) instead of one per address, protocol and port: what a
+    /// Kubernetes node needs with thousands of endpoints (the pod network). Their other
+    /// traffic then crosses the daemon too, which writes it back unchanged.
+    pub reply_prefixes: Vec<(IpAddr, u8)>,
     /// Priority of the reply-steering rules.
     pub rule_priority: u32,
     /// Packets read per batch.

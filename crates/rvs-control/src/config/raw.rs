@@ -69,6 +69,7 @@ struct RawDataplane {
     admin_socket: Option<String>,
     http_listen: Option<Spanned<String>>,
     reply_table: Option<Spanned<u32>>,
+    reply_prefixes: Option<Vec<Spanned<String>>>,
     rule_priority: Option<u32>,
     batch: Option<Spanned<usize>>,
     output: Option<Spanned<String>>,
@@ -478,6 +479,10 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
         })?),
         None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
     };
+    let mut reply_prefixes = Vec::new();
+    for (i, p) in rd.reply_prefixes.iter().flatten().enumerate() {
+        reply_prefixes.push(prefix(c, p, &format!("dataplane.reply_prefixes[{i}]"))?);
+    }
     let reply_table = match &rd.reply_table {
         Some(t) if matches!(*t.get_ref(), 0 | 253..=255) => {
             return Err(c.err(
@@ -550,6 +555,7 @@ fn dataplane(c: &Ctx, rd: Option<&RawDataplane>) -> Result<DataplaneSection, Con
             .unwrap_or_else(|| PathBuf::from(crate::proto::DEFAULT_SOCKET)),
         http_listen,
         reply_table,
+        reply_prefixes,
         rule_priority: rd.rule_priority.unwrap_or(7373),
         batch,
     })

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rvs_kube_standin::StandIn;
 
-use super::{Env, RVS, Topology, config_text, stdout, topo};
+use super::{Env, RVS, Topology, config_text_dp, stdout, topo};
 
 /// The ClusterIP of the test Service.
 pub const CLUSTER_IP: &str = "10.96.0.10";
@@ -21,11 +21,13 @@ pub struct Node {
     pub api: StandIn,
 }
 
-/// The node's config: the common engine and data plane, plus `[kubernetes]`.
+/// The node's config: the common engine and data plane, plus `[kubernetes]`. The pods'
+/// replies are steered by one rule for the pod network (10.2.0.0/16), as on a real node.
 fn config(sock: &std::path::Path, kubeconfig: &std::path::Path, policy: &str) -> String {
-    config_text(
+    config_text_dp(
         sock,
         "safe",
+        "reply_prefixes = [\"10.2.0.0/16\"]",
         &format!(
             r#"[kubernetes]
 kubeconfig = "{}"
