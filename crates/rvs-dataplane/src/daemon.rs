@@ -237,8 +237,11 @@ impl Control {
                     }
                     Request::Batch(cmds) => {
                         self.prepare(cmds).await;
+                        let stale = netlink::may_leave_stale(&*self.cfg.lock().await, cmds);
                         let r = self.ctl.call(req).await;
-                        if matches!(&r, Response::Batch(v) if v.iter().any(Option::is_none)) {
+                        if stale
+                            && matches!(&r, Response::Batch(v) if v.iter().any(Option::is_none))
+                        {
                             self.reconcile_due.notify_one();
                         }
                         return r;

@@ -388,6 +388,26 @@ pub fn ahead(
     s
 }
 
+/// Whether applying `cmds` may leave an object no service needs (so that a reconcile should
+/// follow): a service removed, or a real server removed or changed whose replies have a rule
+/// of their own. Weight changes of real servers inside `reply_prefixes` (a rollout on a
+/// Kubernetes node) need none.
+pub fn may_leave_stale(cfg: &Config, cmds: &[rvs_core::command::Command]) -> bool {
+    use rvs_core::command::Command;
+    let own_rule = |a: &IpAddr| {
+        !cfg.dataplane
+            .reply_prefixes
+            .iter()
+            .any(|(n, l)| in_prefix(*a, *n, *l))
+    };
+    cmds.iter().any(|c| match c {
+        Command::DelService(_) | Command::Flush => true,
+        Command::DelDest(_, a, _) => own_rule(a),
+        Command::EditDest(_, d) => own_rule(&d.addr),
+        _ => false,
+    })
+}
+
 /// The netlink side of the daemon: a handle and what was added.
 pub struct Net {
     handle: Handle,

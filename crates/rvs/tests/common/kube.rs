@@ -78,8 +78,22 @@ impl Node {
 
     /// Waits (at most 10 s) until `pred` holds for the listing; panics with it otherwise.
     pub fn wait_listing(&self, what: &str, pred: impl Fn(&str) -> bool) -> Duration {
+        self.wait_listing_for(what, Duration::from_secs(10), pred)
+    }
+
+    /// [`Node::wait_listing`] for a while longer (a large cluster's first programming).
+    pub fn wait_listing_long(&self, what: &str, pred: impl Fn(&str) -> bool) -> Duration {
+        self.wait_listing_for(what, Duration::from_secs(120), pred)
+    }
+
+    fn wait_listing_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Duration {
         let t0 = Instant::now();
-        let end = t0 + Duration::from_secs(10);
+        let end = t0 + limit;
         loop {
             let l = self.listing();
             if pred(&l) {
@@ -87,7 +101,7 @@ impl Node {
             }
             if Instant::now() > end {
                 panic!(
-                    "{what}: not reached in 10 s; listing:\n{l}\ndaemon log:\n{}",
+                    "{what}: not reached in {limit:?}; listing:\n{l}\ndaemon log:\n{}",
                     self.env.log()
                 );
             }
