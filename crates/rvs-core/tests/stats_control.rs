@@ -370,6 +370,52 @@ fn icmp_errors_follow_the_connection_spec_2_9() {
     assert_eq!(lab.e.handle_packet(lab.now, &stray), Decision::Pass);
 }
 
+/// Hairpin (`safe`, rvs's own rule): a NAT connection whose client is the real server itself
+/// gets full NAT, so that it does not come back to it from its own address (which its kernel
+/// drops); other clients keep NAT, and the kernel profiles keep NAT for it too.
+#[test]
+fn hairpin_connections_get_full_nat_in_safe() {
+    for (profile, hairpin) in [(Profile::Safe, true), (Profile::Linux5_16, false)] {
+        let mut lab = Lab::with(EngineConfig {
+            profile,
+            fullnat_addrs: vec![ip("10.0.0.200")],
+            ..EngineConfig::default()
+        });
+        let k = lab.tcp_service(V.0, V.1, "rr");
+        lab.add_rs(k, RS1, 8080, 1, ForwardMethod::Masq);
+        let d = lab.tcp((RS1, 40000), V, SYN);
+        let Decision::Forward(Forward {
+            xmit: Xmit::Nat { src, dst: Some(t) },
+            ..
+        }) = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(t, (ip(RS1), 8080));
+        assert_eq!(src.is_some(), hairpin, "{profile:?}: {src:?}");
+        if hairpin {
+            let r = lab.tcp((RS1, 8080), ("10.0.0.200", src.unwrap().1), SYNACK);
+            assert!(
+                matches!(r, Decision::Forward(Forward { xmit: Xmit::Nat { src: Some(s), dst: Some(d) }, .. })
+                if s == (ip(V.0), 80) && d == (ip(RS1), 40000)),
+                "{r:?}"
+            );
+        }
+        // Another client: NAT.
+        let d = lab.tcp(("10.0.1.2", 40000), V, SYN);
+        assert!(
+            matches!(
+                d,
+                Decision::Forward(Forward {
+                    xmit: Xmit::Nat { src: None, .. },
+                    ..
+                })
+            ),
+            "{d:?}"
+        );
+    }
+}
+
 /// Full NAT (our extension): the source becomes a local address and a per-flow port; replies
 /// to that port map back to the client.
 #[test]

@@ -263,6 +263,12 @@ pub fn render(s: &StateView) -> String {
         "Connection entries expired",
         c.expired,
     );
+    one_counter(
+        &mut f,
+        "rvs_hairpin_fullnat",
+        "NAT connections from a real server to itself given full NAT (safe profile)",
+        c.hairpin_fullnat,
+    );
     let ev = f.counter(
         "rvs_evictions",
         "Entries given up to make room for a new connection in a full table (safe profile), by reason",

@@ -488,12 +488,28 @@ endpoints:
         local.iter().all(|a| a == &format!("rs1 {}", topo::CLIENT4)),
         "Local: this node's pod, the client's address: {local:?}"
     );
-    // The ClusterIP beside them.
-    let mut c = node
-        .env
-        .connect(sa("10.96.0.80".parse().unwrap(), 80))
-        .expect("ClusterIP");
-    assert!(ask(&mut c, "x").is_ok());
+    // The ClusterIP beside them (internalTrafficPolicy Local: only rs1): from a pod on
+    // another node (the client), from a pod on this node (rs2), from the node itself (its
+    // replies come back through the rules placed before the local table), and from rs1
+    // itself (hairpin: it sees the node's full-NAT address, upstream's "should allow pods
+    // to hairpin back to themselves through services").
+    let cip = sa("10.96.0.81".parse().unwrap(), 80);
+    let from = |ns: &str| -> String {
+        node.env
+            .t
+            .lab
+            .in_netns(ns, move || {
+                let mut s = std::net::TcpStream::connect_timeout(&cip, Duration::from_secs(3))?;
+                ask(&mut s, "whoami")
+            })
+            .unwrap()
+            .unwrap_or_else(|e| panic!("ClusterIP from {ns}: {e}\n{}", node.log()))
+    };
+    assert_eq!(from(&node.env.t.client), format!("rs1 {}", topo::CLIENT4));
+    assert_eq!(from(&node.env.t.rs[1]), format!("rs1 {}", topo::rs4(2)));
+    let host = from(&node.env.t.lb);
+    assert!(host.starts_with("rs1 "), "host-network client: {host}");
+    assert_eq!(from(&node.env.t.rs[0]), "rs1 10.255.1.1", "hairpin");
     // Deleted: the rule goes with it, the node's kernel refuses the port.
     node.api.delete("Service", "default", "local").unwrap();
     node.wait_listing("service deleted", |l| !l.contains("30081"));

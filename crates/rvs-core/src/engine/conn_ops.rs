@@ -138,11 +138,24 @@ impl Core {
             }
         }
         let d = &self.dests[n.dest];
-        let fwd = d.cfg.fwd;
+        let mut fwd = d.cfg.fwd;
         let Some(daddr) = A::from_ip(d.cfg.addr) else {
             // Mixed families are refused when real servers are added; keep the invariant.
             return Err(DropReason::TableFull);
         };
+        // Hairpin (`safe`, rvs's own rule): a NAT connection whose client is the real server
+        // itself (a pod reaching its own Service) would come back to it from its own address,
+        // which its kernel drops; it gets full NAT when the engine has a local address of the
+        // family, as kube-proxy masquerades it. The kernel profiles keep the kernel's NAT.
+        if fwd == crate::dest::ForwardMethod::Masq
+            && self.profile == Profile::Safe
+            && n.caddr == daddr
+            && n.extra & cf::TEMPLATE == 0
+            && A::ports(self).addresses() > 0
+        {
+            fwd = crate::dest::ForwardMethod::FullNat;
+            self.counters.hairpin_fullnat += 1;
+        }
         let mut flags = fwd.conn_flags() | cf::INACTIVE | n.extra;
         if !fwd.sees_replies() {
             flags |= cf::NOOUTPUT;

@@ -132,6 +132,9 @@ pub struct EngineCounters {
     /// was dropped as `table_full`).
     #[serde(default)]
     pub table_full: u64,
+    /// `safe`: NAT connections from a real server to itself given full NAT (hairpin).
+    #[serde(default)]
+    pub hairpin_fullnat: u64,
 }
 
 impl EngineCounters {
