@@ -4,7 +4,8 @@
 //!
 //! A sync runs as soon as the watches have nothing more to deliver (changes that arrive
 //! together are applied together); kube-proxy's `minSyncPeriod` is in effect 0. After a
-//! refused command the next sync compares everything with the engine's listing.
+//! refused command, and every `sync_period`, a sync compares everything with the engine's
+//! listing (kube-proxy's periodic full sync), which repairs what changed behind its back.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -242,12 +243,24 @@ pub async fn run<T: Target>(
     let mut owned: HashSet<ServiceKey> = HashSet::new();
     let mut first = true;
     let mut seen = proxier.counters().clone();
+    // kube-proxy's periodic full sync: every `sync_period` everything is compared with the
+    // engine's listing again, which repairs what was changed behind the driver's back.
+    let period = Duration::from_secs(u64::from(k.sync_period));
+    let mut full = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let Some(first_item) = items.next().await else {
-            return Err("the watches ended".into());
+        let first_item = tokio::select! {
+            i = items.next() => match i {
+                Some(i) => Some(i),
+                None => return Err("the watches ended".into()),
+            },
+            _ = full.tick() => None,
         };
+        if first_item.is_none() && proxier.ready() {
+            proxier.resync();
+        }
         // Everything already delivered goes into the same sync (bounded).
-        let mut batch = vec![first_item];
+        let mut batch: Vec<_> = first_item.into_iter().collect();
         while batch.len() < 100_000 {
             match items.next().now_or_never() {
                 Some(Some(i)) => batch.push(i),

@@ -387,6 +387,14 @@ spec:
         real_servers(&node.listing(), &vs_tcp()),
         ["10.2.1.2:80 1", "10.2.2.2:80 0"]
     );
+    // Changed behind the driver's back: the periodic full sync (every 2 s here) repairs it.
+    let o = node
+        .env
+        .adm(&["-d", "-t", &format!("{CLUSTER_IP}:80"), "-r", "10.2.1.2:80"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    node.wait_listing("repaired by the periodic sync", |l| {
+        real_servers(l, &vs_tcp()) == ["10.2.1.2:80 1", "10.2.2.2:80 0"]
+    });
     // Every request rvs made is a list or a watch the ClusterRole grants.
     for r in node.api.requests() {
         let path = r.split('?').next().unwrap_or("");
