@@ -33,7 +33,10 @@ pub enum Profile {
     ///    TCP RST to the client, a RST goes to the real server, and the entry is retired: no
     ///    black hole; a UDP datagram of such a flow is rescheduled to a live server;
     /// d. persistence templates pointing at a weight-0 or removed real server are never used
-    ///    for a new connection (as if `expire_quiescent_template=1`).
+    ///    for a new connection (as if `expire_quiescent_template=1`);
+    /// e. a NAT connection whose client is the real server itself (hairpin: a pod reaching its
+    ///    own Service) gets full NAT when the engine has a full-NAT address of the family, so
+    ///    that the real server does not receive its own address as the source.
     #[default]
     #[serde(rename = "safe")]
     Safe,

@@ -14,13 +14,13 @@
 //! | `rvs_drops_total` | counter | `reason` (rvs-core `DropReason`) |
 //! | `rvs_reschedules_total` | counter | `cause` = `port_reuse` \| `removed_server` |
 //! | `rvs_removed_server_resets_total` | counter | |
-//! | `rvs_unknown_flow_resets_total`, `rvs_no_real_server_unreachables_total`, `rvs_passed_packets_total`, `rvs_connections_created_total`, `rvs_connections_expired_total` | counter | |
+//! | `rvs_unknown_flow_resets_total`, `rvs_no_real_server_unreachables_total`, `rvs_passed_packets_total`, `rvs_connections_created_total`, `rvs_connections_expired_total`, `rvs_hairpin_fullnat_total` (`safe`) | counter | |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_limit`, `rvs_connection_table_under_pressure` (`safe`, 7/8 full) | gauge | |
 //! | `rvs_connection_table_full_total` (new entries that found the table at its bound), `rvs_half_open_expired_early_total` (`safe`'s shortened timeout under pressure) | counter | |
 //! | `rvs_evictions_total` | counter | `reason` = `half_open` \| `closed` \| `udp_idle` \| `half_open_young` (`safe`) |
 //! | `rvs_dataplane_{received,sent}_{packets,bytes}_total`, `rvs_dataplane_read_batches_total`, `rvs_dataplane_{resets,icmp_errors}_sent_total` | counter | |
 //! | `rvs_dataplane_malformed_packets_total` | counter | `reason` (rvs-packet `Malformed`) |
-//! | `rvs_dataplane_dropped_packets_total` | counter | `reason` (`direct_route_on_tun`, `not_for_a_service`, ...) |
+//! | `rvs_dataplane_dropped_packets_total` | counter | `reason` (`direct_route_on_tun`, `not_for_a_service`, `source_range`, ...) |
 //! | `rvs_state_snapshots_total`, `rvs_state_snapshot_failures_total`, `rvs_state_recovery_refused_total` | counter | |
 //! | `rvs_state_snapshot_pause_seconds` (last fork), `rvs_state_snapshot_pause_max_seconds`, `rvs_state_recovered_entries` (adopted after a crash) | gauge | |
 //! | `rvs_info` | gauge (1) | `profile`, `version` |
