@@ -226,28 +226,7 @@ fn host_prefix(a: IpAddr) -> u8 {
     if a.is_ipv4() { 32 } else { 128 }
 }
 
-/// Whether `a` is in `net/len` (false across families).
-pub fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (a, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - len.min(32))
-            };
-            u32::from(a) & m == u32::from(n) & m
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len.min(128))
-            };
-            u128::from(a) & m == u128::from(n) & m
-        }
-        _ => false,
-    }
-}
+pub use rvs_core::addr::in_prefix;
 
 /// Where the `local` table's rule goes while virtual services listen on the node's own
 /// addresses (it is at 0 by default, before every other rule).

@@ -132,24 +132,6 @@ fn service_of(s: &EndpointSlice) -> Option<ObjKey> {
     (!name.is_empty()).then(|| ObjKey::new(ns, name))
 }
 
-fn in_prefix(a: IpAddr, (p, len): (IpAddr, u8)) -> bool {
-    match (a, p) {
-        (IpAddr::V4(a), IpAddr::V4(p)) => {
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & m == u32::from(p) & m
-        }
-        (IpAddr::V6(a), IpAddr::V6(p)) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            u128::from(a) & m == u128::from(p) & m
-        }
-        _ => false,
-    }
-}
-
 impl Proxier {
     /// A proxier that has seen nothing yet.
     pub fn new(cfg: ProxierConfig) -> Proxier {
@@ -216,7 +198,7 @@ impl Proxier {
                         .cfg
                         .node_port_addresses
                         .iter()
-                        .any(|p| in_prefix(*a, *p)))
+                        .any(|(n, l)| rvs_core::addr::in_prefix(*a, *n, *l)))
         });
         addrs.dedup();
         Settings {
